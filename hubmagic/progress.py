@@ -1,0 +1,121 @@
+"""Progress of a resolve, as structured events for whoever displays them.
+
+The core never prints: it calls a ``progress`` callback with
+:class:`ProgressEvent` records and the UI decides between a widget, a text
+line or silence. Byte events are throttled here so that a slow renderer can
+never slow a download; every other kind of event is always delivered.
+
+A callback that raises aborts the resolve (the cache is cleaned up as for any
+other failure): that is how a UI offers a "cancel" button.
+"""
+
+from __future__ import annotations
+
+import enum
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+
+class Phase(str, enum.Enum):
+    """What the resolve is doing; the value is what text views show."""
+
+    STARTED = "started"
+    CONNECTING = "connecting"
+    DOWNLOADING = "downloading"
+    EXTRACTING = "extracting"
+    WAITING = "waiting"
+    RETRYING = "retrying"
+    DONE = "done"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """One step of one resolve.
+
+    Attributes:
+        handle: the handle being resolved, as given.
+        phase: what is happening.
+        bytes_done: bytes received so far (compressed, as on the wire).
+        total: bytes expected in all, when the server said so.
+        elapsed: seconds since the resolve started.
+        message: a short human sentence (the error for FAILED, the lock holder
+            for WAITING, the reason for RETRYING).
+        lock_holder: for WAITING, the lock's content ``host.pid.uid``.
+        waited: for WAITING, seconds spent waiting so far.
+        path: for DONE, the SavedModel folder.
+        from_cache: for DONE, whether nothing had to be downloaded.
+    """
+
+    handle: str
+    phase: Phase
+    bytes_done: int = 0
+    total: int | None = None
+    elapsed: float = 0.0
+    message: str = ""
+    lock_holder: str | None = None
+    waited: float = 0.0
+    path: str | None = None
+    from_cache: bool = False
+
+    @property
+    def fraction(self) -> float | None:
+        """Share done in [0, 1], or ``None`` when the total is unknown."""
+        if not self.total:
+            return None
+        return min(1.0, self.bytes_done / self.total)
+
+
+ProgressCallback = Callable[[ProgressEvent], None]
+
+
+@dataclass
+class ProgressReporter:
+    """Builds events for one resolve and throttles the frequent ones.
+
+    Args:
+        handle: the handle, copied into every event.
+        callback: where events go; ``None`` for silence.
+        interval: the least time between two DOWNLOADING / WAITING events.
+    """
+
+    handle: str
+    callback: ProgressCallback | None
+    interval: float = 0.1
+    total: int | None = None
+    bytes_done: int = 0
+    _start: float = field(default_factory=time.monotonic)
+    _last_emit: float = -1e9
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self._start
+
+    def emit(self, phase: Phase, **fields: object) -> None:
+        """Delivers an event now, whatever the throttle says."""
+        if self.callback is None:
+            return
+        self._last_emit = time.monotonic()
+        event = ProgressEvent(
+            handle=self.handle,
+            phase=phase,
+            bytes_done=self.bytes_done,
+            total=self.total,
+            elapsed=self.elapsed,
+            **fields,  # type: ignore[arg-type]
+        )
+        self.callback(event)
+
+    def _due(self) -> bool:
+        return self.callback is not None and time.monotonic() - self._last_emit >= self.interval
+
+    def advance(self, nbytes: int) -> None:
+        """Counts received bytes; emits DOWNLOADING at most once per interval."""
+        self.bytes_done += nbytes
+        if self._due():
+            self.emit(Phase.DOWNLOADING)
+
+    def waiting(self, holder: str, waited: float, message: str) -> None:
+        if self._due():
+            self.emit(Phase.WAITING, lock_holder=holder, waited=waited, message=message)
