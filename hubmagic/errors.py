@@ -78,10 +78,6 @@ class CacheError(HubmagicError, OSError):
         super().__init__(message)
 
 
-class LockTimeoutError(HubmagicError, TimeoutError):
-    """Another process holds the model's lock and we gave up waiting."""
-
-
 class GcsError(HubmagicError, OSError):
     """A gs:// location could not be used (credentials, bucket, permissions)."""
 

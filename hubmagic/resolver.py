@@ -231,6 +231,10 @@ def _cached_download(
                 seconds=time.monotonic() - start,
                 waited_seconds=waited,
             )
+        # Holding the lock, any other tmp folder of this model is an interrupted
+        # download (tensorflow_hub writes one only while it holds the lock).
+        for orphan in store.tmp_names(key):
+            store.remove_tree(orphan)
         repaired = None
         if problem != "missing":
             repaired = problem

@@ -126,6 +126,17 @@ class LocalStore:
             return None
         return {rel: st.st_size for rel, st in _walk(full)}
 
+    def tmp_names(self, key: str) -> list[str]:
+        """Names of every ``<key>.<uid>.tmp`` folder at the root (ours and others')."""
+        try:
+            names = os.listdir(self.root)
+        except FileNotFoundError:
+            return []
+        except OSError as exc:
+            raise _cache_error(exc, self.root, "list the cache folder") from exc
+        prefix = key + "."
+        return sorted(n for n in names if n.startswith(prefix) and n.endswith(TMP_SUFFIX))
+
     def read_text(self, name: str) -> str | None:
         """The content of file ``name``, or ``None`` when it does not exist."""
         try:

@@ -253,5 +253,5 @@ def test_resolve_repairs_a_damaged_cache(
     assert entries[keys["empty"]].status is Status.COMPLETE
     assert entries[keys["no-graph"]].status is Status.COMPLETE
     assert entries[keys["dead-lock"]].status is Status.COMPLETE
-    # resolve never deletes tmp folders it does not own; repair does.
-    assert entries[keys["orphan"]].status is Status.ORPHAN_TMP
+    assert entries[keys["orphan"]].status is Status.COMPLETE
+    assert not list(damaged_cache.glob(f"{keys['orphan']}.*.tmp"))
