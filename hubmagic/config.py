@@ -26,6 +26,8 @@ HUBMAGIC_LOCK_TIMEOUT = "HUBMAGIC_LOCK_TIMEOUT"
 HUBMAGIC_MAX_EXTRACT_BYTES = "HUBMAGIC_MAX_EXTRACT_BYTES"
 HUBMAGIC_CONNECT_TIMEOUT = "HUBMAGIC_CONNECT_TIMEOUT"
 HUBMAGIC_READ_TIMEOUT = "HUBMAGIC_READ_TIMEOUT"
+HUBMAGIC_RETRIES = "HUBMAGIC_RETRIES"
+HUBMAGIC_RETRY_BACKOFF = "HUBMAGIC_RETRY_BACKOFF"
 
 COMPRESSED = "COMPRESSED"
 UNCOMPRESSED = "UNCOMPRESSED"
@@ -39,6 +41,8 @@ DEFAULT_LOCK_TIMEOUT_S = 600.0
 DEFAULT_MAX_EXTRACT_BYTES = 64 * 1024**3
 DEFAULT_CONNECT_TIMEOUT_S = 15.0
 DEFAULT_READ_TIMEOUT_S = 60.0
+DEFAULT_RETRIES = 5
+DEFAULT_RETRY_BACKOFF_S = 0.5
 
 
 def _env(environ: Mapping[str, str] | None) -> Mapping[str, str]:
@@ -125,6 +129,21 @@ def connect_timeout(environ: Mapping[str, str] | None = None) -> float:
 
 def read_timeout(environ: Mapping[str, str] | None = None) -> float:
     return _float_setting(HUBMAGIC_READ_TIMEOUT, DEFAULT_READ_TIMEOUT_S, environ)
+
+
+def retry_backoff(environ: Mapping[str, str] | None = None) -> float:
+    """First wait between two attempts; doubled after each failure, capped at 30 s."""
+    return _float_setting(HUBMAGIC_RETRY_BACKOFF, DEFAULT_RETRY_BACKOFF_S, environ)
+
+
+def retries(environ: Mapping[str, str] | None = None) -> int:
+    """How many times one failure is retried before giving up."""
+    raw = _env(environ).get(HUBMAGIC_RETRIES, "").strip()
+    if not raw:
+        return DEFAULT_RETRIES
+    if not raw.isdigit():
+        raise InvalidSettingError(f"{HUBMAGIC_RETRIES}={raw!r} must be a whole number >= 0.")
+    return int(raw)
 
 
 def max_extract_bytes(environ: Mapping[str, str] | None = None) -> int:

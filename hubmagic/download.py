@@ -90,8 +90,10 @@ class HttpArchiveStream(io.RawIOBase):
         url: the archive's URL (redirects are followed).
         reporter: receives byte counts and RETRYING events.
         session: the ``requests`` session to use.
-        retries: attempts after the first for one failure, before giving up.
-        backoff: first wait between attempts in seconds, doubled each time.
+        retries: attempts after the first for one failure, before giving up
+            (default ``HUBMAGIC_RETRIES``).
+        backoff: first wait between attempts in seconds, doubled each time
+            (default ``HUBMAGIC_RETRY_BACKOFF``).
     """
 
     def __init__(
@@ -100,15 +102,15 @@ class HttpArchiveStream(io.RawIOBase):
         *,
         reporter: ProgressReporter,
         session: requests.Session | None = None,
-        retries: int = 5,
-        backoff: float = 0.5,
+        retries: int | None = None,
+        backoff: float | None = None,
     ) -> None:
         super().__init__()
         self.url = url
         self._reporter = reporter
         self._session = session or new_session()
-        self._retries = retries
-        self._backoff = backoff
+        self._retries = config.retries() if retries is None else retries
+        self._backoff = config.retry_backoff() if backoff is None else backoff
         self._timeout = (config.connect_timeout(), config.read_timeout())
         self._response: Any = None
         self._offset = 0
@@ -199,7 +201,11 @@ class HttpArchiveStream(io.RawIOBase):
         attempt = 0
         while True:
             try:
-                n = self._response.raw.readinto(buffer)
+                # read1: whatever has arrived, so a timeout or a reset loses
+                # nothing we received and the resume starts exactly there.
+                data = self._response.raw.read1(len(buffer))
+                n = len(data)
+                buffer[:n] = data
             except _transient_errors() as exc:
                 self._resume(attempt, f"connection lost after {self._offset} bytes: {_short(exc)}")
                 attempt += 1

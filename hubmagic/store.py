@@ -60,7 +60,12 @@ def describe_os_error(exc: OSError) -> str:
             "the cache folder is not writable by this user. Point TFHUB_CACHE_DIR at a folder "
             "you can write (or run %hub_setup --cache DIR), or fix its permissions."
         )
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+    if exc.errno == errno.EFBIG:
+        return (
+            "a file is larger than this file system or this process's file size limit allows "
+            "(ulimit -f). Point TFHUB_CACHE_DIR at another disk, or raise the limit."
+        )
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return (
             "the disk is full. Free space (hubmagic.prune or %hub_cache prune) or point "
             "TFHUB_CACHE_DIR at a bigger disk."
