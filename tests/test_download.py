@@ -99,9 +99,12 @@ def test_http_errors_are_clear(
     message: str,
 ) -> None:
     server = serve(big_archive, [Fault(status=status)])
-    with pytest.raises(error, match=message):
-        hubmagic.resolve(handle_of(server), cache_dir=cache)
+    events: list[ProgressEvent] = []
+    with pytest.raises(error, match=message) as info:
+        hubmagic.resolve(handle_of(server), cache_dir=cache, progress=events.append)
     assert len(server.requests) == 1  # client errors are not retried
+    assert events[-1].phase is Phase.FAILED
+    assert events[-1].message == str(info.value)
 
 
 def test_access_denied_is_also_a_permission_error() -> None:
