@@ -270,6 +270,11 @@ class DeleteResult:
     def freed_size_str(self) -> str:
         return format_bytes(self.freed_size)
 
+    def describe(self) -> str:
+        lines = [f"Removed {len(self.removed)} entries, freed {self.freed_size_str}."]
+        lines += [f"  not touched: {label} ({why})" for label, why in self.skipped]
+        return "\n".join(lines)
+
 
 @dataclass(frozen=True)
 class DeletePlan:
