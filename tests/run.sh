@@ -7,14 +7,27 @@ cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON:-python3}
 VENV=${HUBMAGIC_TEST_VENV:-.venv}
+# Colab pins IPython 7.34 and ipywidgets 7.7.1; the notebook-facing tests run
+# there too, in a second venv on the same Python (3.11 here; Colab has 3.12).
+COLAB_VENV=${HUBMAGIC_COLAB_VENV:-.venv-ipy7}
+COLAB_PINS=("ipython==7.34.0" "ipywidgets==7.7.1")
+COLAB_TESTS=(tests/test_magics.py)
 
-if [ ! -x "$VENV/bin/python" ]; then
-  echo "== creating $VENV with $($PYTHON --version)"
-  "$PYTHON" -m venv "$VENV"
-fi
+pip_install() {
+  "$1/bin/python" -m pip install --quiet --disable-pip-version-check "${@:2}"
+}
+
+for venv in "$VENV" "$COLAB_VENV"; do
+  if [ ! -x "$venv/bin/python" ]; then
+    echo "== creating $venv with $($PYTHON --version)"
+    "$PYTHON" -m venv "$venv"
+    pip_install "$venv" --upgrade pip
+  fi
+done
 echo "== installing hubmagic[tf,test] into $VENV"
-"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
-"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e '.[tf,test]'
+pip_install "$VENV" -e '.[tf,test]'
+echo "== installing hubmagic[tf,test] with ${COLAB_PINS[*]} into $COLAB_VENV"
+pip_install "$COLAB_VENV" "${COLAB_PINS[@]}" -e '.[tf,test]'
 
 echo "== ruff"
 "$VENV/bin/ruff" check .
@@ -23,3 +36,5 @@ echo "== mypy"
 "$VENV/bin/mypy"
 echo "== pytest"
 "$VENV/bin/python" -m pytest "$@"
+echo "== pytest on Colab's pins: ${COLAB_PINS[*]}"
+"$COLAB_VENV/bin/python" -m pytest -p no:cacheprovider "${COLAB_TESTS[@]}"

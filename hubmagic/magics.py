@@ -1,0 +1,279 @@
+"""The IPython magics: parse the line, call the core, render the result.
+
+``%hub_setup``, ``%hub_load``, ``%hub_cache`` and ``%hub_info``. Nothing here
+touches files or the network itself; every decision lives in the core. A bad
+argument or a :class:`~hubmagic.errors.HubmagicError` becomes a ``UsageError``:
+IPython shows its message without a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from IPython.core import magic_arguments
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_magic, magics_class
+from traitlets import Bool, CaselessStrEnum
+
+from hubmagic import config, session, tfhub
+from hubmagic.errors import HubmagicError
+from hubmagic.progress import ProgressCallback
+
+if TYPE_CHECKING:
+    from hubmagic.cache import DeletePlan
+
+MODES = ("auto", "local", "cpu", "gpu", "tpu")
+MAGIC_NAMES = ("hub_setup", "hub_load", "hub_cache", "hub_info")
+
+
+@contextmanager
+def _usage_errors() -> Iterator[None]:
+    """Shows hubmagic's own errors as messages, not tracebacks."""
+    try:
+        yield
+    except HubmagicError as exc:
+        raise UsageError(f"{type(exc).__name__}: {exc}") from None
+
+
+def _print(text: str) -> None:
+    print(text)
+
+
+@magics_class
+class HubMagics(Magics):
+    """Magics to set up, load and manage TensorFlow Hub models.
+
+    Options (``%config HubMagics.<name> = value``):
+    """
+
+    progress = CaselessStrEnum(
+        ["auto", "widget", "text", "off"],
+        default_value="auto",
+        help="How downloads show progress; HUBMAGIC_PROGRESS overrides it.",
+    ).tag(config=True)
+    summary = Bool(True, help="Print one summary line after %hub_load.").tag(config=True)
+
+    def __init__(self, shell: Any = None, **kwargs: Any) -> None:
+        super().__init__(shell=shell, **kwargs)
+        if shell is not None and self not in shell.configurables:
+            shell.configurables.append(self)
+
+    # -- progress ----------------------------------------------------------------
+    def progress_callback(self, *, show_hits: bool = True) -> ProgressCallback | None:
+        """The renderer the settings ask for (text until the widget exists)."""
+        choice = os.environ.get(config.HUBMAGIC_PROGRESS, "").strip().lower() or self.progress
+        if choice == "off":
+            return None
+        from hubmagic.textprogress import TextProgress
+
+        return TextProgress(show_hits=show_hits)
+
+    # -- %hub_setup --------------------------------------------------------------
+    @magic_arguments.magic_arguments()
+    @magic_arguments.argument(
+        "mode",
+        nargs="?",
+        default="auto",
+        help="auto (default: detect), local, cpu, gpu or tpu (force a profile).",
+    )
+    @magic_arguments.argument(
+        "--cache", metavar="DIR", help="cache folder or gs://bucket/prefix (TFHUB_CACHE_DIR)."
+    )
+    @magic_arguments.argument(
+        "--uncompressed",
+        action="store_true",
+        help="read models straight from GCS (TFHUB_MODEL_LOAD_FORMAT=UNCOMPRESSED).",
+    )
+    @magic_arguments.argument(
+        "--io-device", metavar="DEV", help="TensorFlow LoadOptions io device, e.g. /job:localhost."
+    )
+    @magic_arguments.argument(
+        "--endpoint", metavar="URL", help="mirror for tfhub.dev / Kaggle (HUBMAGIC_ENDPOINT)."
+    )
+    @magic_arguments.argument(
+        "--dry-run", action="store_true", help="show the plan without applying it."
+    )
+    @line_magic
+    def hub_setup(self, line: str) -> Any:
+        """Detect the runtime, choose where models are cached and how they load, and say why.
+
+        ``%hub_setup tpu`` is the one-line TPU cell. Without --dry-run the plan
+        is applied: TFHUB_CACHE_DIR / TFHUB_MODEL_LOAD_FORMAT are set, so plain
+        hub.load calls follow it too, and %hub_load uses its io device.
+        Returns the SetupPlan.
+        """
+        args = magic_arguments.parse_argstring(self.hub_setup, line)
+        if args.mode not in MODES:
+            raise UsageError(
+                f"%hub_setup: unknown mode {args.mode!r}; use one of {', '.join(MODES)}."
+            )
+        from hubmagic.plan import setup
+
+        with _usage_errors():
+            plan = setup(
+                args.mode,
+                cache=args.cache,
+                uncompressed=args.uncompressed,
+                io_device=args.io_device,
+                endpoint=args.endpoint,
+                dry_run=args.dry_run,
+            )
+        tfhub.install(self._hub_progress)
+        _print(plan.describe() + ("\n(dry run: nothing was changed)" if args.dry_run else ""))
+        return plan
+
+    def _hub_progress(self) -> ProgressCallback | None:
+        return self.progress_callback()
+
+    # -- %hub_load ---------------------------------------------------------------
+    @magic_arguments.magic_arguments()
+    @magic_arguments.argument(
+        "handle", help="tfhub.dev / Kaggle / http(s) / gs:// handle or folder."
+    )
+    @magic_arguments.argument(
+        "--keras", action="store_true", help="return a hub.KerasLayer (needs tf-keras)."
+    )
+    @magic_arguments.argument("--signature", metavar="NAME", help="the signature to use.")
+    @magic_arguments.argument(
+        "--output-key", metavar="KEY", help="with --keras --signature: the output to return."
+    )
+    @magic_arguments.argument("--tags", metavar="T,...", help="MetaGraph tags, comma separated.")
+    @magic_arguments.argument(
+        "--trainable", action="store_true", help="with --keras: a trainable layer."
+    )
+    @line_magic
+    def hub_load(self, line: str) -> Any:
+        """Download (with progress) and load a model: ``model = %hub_load HANDLE``.
+
+        Uses the cache and LoadOptions chosen by %hub_setup, prints one summary
+        line (from cache or downloaded, size, time per phase) and returns the
+        model.
+        """
+        args = magic_arguments.parse_argstring(self.hub_load, line)
+        if args.trainable and not args.keras:
+            raise UsageError("%hub_load: --trainable goes with --keras.")
+        if args.output_key and not (args.keras and args.signature):
+            raise UsageError("%hub_load: --output-key goes with --keras and --signature.")
+        from hubmagic.loader import load_model
+
+        tags = [t.strip() for t in args.tags.split(",") if t.strip()] if args.tags else None
+        with _usage_errors():
+            loaded = load_model(
+                args.handle,
+                keras=args.keras,
+                signature=args.signature,
+                output_key=args.output_key,
+                tags=tags,
+                trainable=args.trainable,
+                progress=self.progress_callback(show_hits=False),
+            )
+        if self.summary:
+            _print(loaded.summary())
+        return loaded.model
+
+    # -- %hub_cache --------------------------------------------------------------
+    @magic_arguments.magic_arguments()
+    @magic_arguments.argument(
+        "action",
+        nargs="?",
+        default="ls",
+        choices=["ls", "verify", "rm", "repair", "clear", "prune"],
+        help="ls (default), verify, rm HANDLE..., repair, clear, prune --max-size SIZE.",
+    )
+    @magic_arguments.argument("handles", nargs="*", help="with rm: handles or cache keys.")
+    @magic_arguments.argument(
+        "--max-size", metavar="SIZE", help="with prune: keep the cache under this (e.g. 20G)."
+    )
+    @magic_arguments.argument(
+        "--yes", action="store_true", help="really delete (without it, only the plan is shown)."
+    )
+    @magic_arguments.argument(
+        "--cache", metavar="DIR", help="another cache folder than TFHUB_CACHE_DIR."
+    )
+    @line_magic
+    def hub_cache(self, line: str) -> None:
+        """List, verify and clean the model cache.
+
+        Destructive actions (rm, repair, clear, prune) print what they would
+        delete and how much it frees, and act only with --yes.
+        """
+        args = magic_arguments.parse_argstring(self.hub_cache, line)
+        if args.handles and args.action != "rm":
+            raise UsageError(f"%hub_cache {args.action} takes no handles.")
+        if args.action == "rm" and not args.handles:
+            raise UsageError("%hub_cache rm needs at least one handle (see %hub_cache ls).")
+        if (args.max_size is None) == (args.action == "prune"):
+            raise UsageError(
+                "--max-size goes with prune, and prune needs it (e.g. --max-size 20G)."
+            )
+        with _usage_errors():
+            _print(_cache_action(args.action, args.handles, args.max_size, args.yes, args.cache))
+
+    # -- %hub_info ---------------------------------------------------------------
+    @line_magic
+    def hub_info(self, line: str) -> None:
+        """Runtime, evidence, settings in force and versions: paste it into a bug report."""
+        if line.strip():
+            raise UsageError("%hub_info takes no arguments.")
+        from hubmagic.info import info_text
+
+        with _usage_errors():
+            _print(info_text())
+
+
+def _cache_action(
+    action: str, handles: list[str], max_size: str | None, yes: bool, cache_dir: str | None
+) -> str:
+    from hubmagic import cache as cache_api
+
+    if action == "ls":
+        return str(cache_api.scan_cache(cache_dir))
+    if action == "verify":
+        info = cache_api.scan_cache(cache_dir)
+        bad = [
+            e for e in info.entries if e.problem and e.status is not cache_api.Status.DOWNLOADING
+        ]
+        if not bad:
+            return f"All {len(info.entries)} entries in {info.cache_dir} are complete."
+        lines = [f"{len(bad)} of {len(info.entries)} entries need attention:"]
+        lines += [f"  {e.status.value}: {e.label}: {e.problem}" for e in bad]
+        return "\n".join([*lines, "Fix them with: %hub_cache repair --yes"])
+    plans: dict[str, Callable[[], DeletePlan]] = {
+        "rm": lambda: cache_api.plan_delete(handles, cache_dir),
+        "repair": lambda: cache_api.plan_repair(cache_dir),
+        "clear": lambda: cache_api.plan_clear(cache_dir),
+        "prune": lambda: cache_api.plan_prune(_size(max_size), cache_dir),
+    }
+    plan = plans[action]()
+    if not yes or not plan.items:
+        hint = "\nNothing was deleted: run again with --yes to do it." if plan.items else ""
+        return plan.describe() + hint
+    return plan.describe() + "\n" + plan.execute().describe()
+
+
+def _size(text: str | None) -> int:
+    try:
+        return config.parse_size(text or "")
+    except ValueError as exc:
+        raise UsageError(f"--max-size: {exc}") from None
+
+
+def load(shell: Any) -> HubMagics:
+    """Registers the magics and plugs into tensorflow_hub when it is (or gets) imported."""
+    magics = HubMagics(shell)
+    shell.register_magics(magics)
+    tfhub.install(magics._hub_progress)
+    return magics
+
+
+def unload(shell: Any) -> None:
+    """Removes the magics and stops the tensorflow_hub plug (for %unload_ext / %reload_ext)."""
+    line_magics = shell.magics_manager.magics["line"]
+    for name in MAGIC_NAMES:
+        line_magics.pop(name, None)
+    shell.configurables[:] = [c for c in shell.configurables if not isinstance(c, HubMagics)]
+    tfhub.uninstall()
+    session.reset()
