@@ -11,6 +11,7 @@ other failure): that is how a UI offers a "cancel" button.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import time
 from collections.abc import Callable
@@ -69,6 +70,21 @@ class ProgressEvent:
 
 ProgressCallback = Callable[[ProgressEvent], None]
 
+# Watchers of every resolve in this process (the cache panel shows downloads it
+# did not start). Unlike a resolve's own callback, they cannot cancel it.
+_listeners: list[ProgressCallback] = []
+
+
+def add_listener(listener: ProgressCallback) -> None:
+    """Calls ``listener`` with the events of every resolve in this process."""
+    if listener not in _listeners:
+        _listeners.append(listener)
+
+
+def remove_listener(listener: ProgressCallback) -> None:
+    with contextlib.suppress(ValueError):
+        _listeners.remove(listener)
+
 
 @dataclass
 class ProgressReporter:
@@ -94,7 +110,7 @@ class ProgressReporter:
 
     def emit(self, phase: Phase, **fields: object) -> None:
         """Delivers an event now, whatever the throttle says."""
-        if self.callback is None:
+        if self.callback is None and not _listeners:
             return
         self._last_emit = time.monotonic()
         event = ProgressEvent(
@@ -105,10 +121,16 @@ class ProgressReporter:
             elapsed=self.elapsed,
             **fields,  # type: ignore[arg-type]
         )
-        self.callback(event)
+        for listener in tuple(_listeners):
+            # A watcher (the cache panel) must never break a download.
+            with contextlib.suppress(Exception):
+                listener(event)
+        if self.callback is not None:
+            self.callback(event)
 
     def _due(self) -> bool:
-        return self.callback is not None and time.monotonic() - self._last_emit >= self.interval
+        has_audience = self.callback is not None or bool(_listeners)
+        return has_audience and time.monotonic() - self._last_emit >= self.interval
 
     def advance(self, nbytes: int) -> None:
         """Counts received bytes; emits DOWNLOADING at most once per interval."""

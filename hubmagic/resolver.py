@@ -115,10 +115,9 @@ def resolve_model(
         result = _resolve(handle, cache_dir, load_format, offline, reporter)
     except BaseException as exc:
         message = str(exc) if isinstance(exc, HubmagicError) else f"{type(exc).__name__}: {exc}"
-        if progress is not None:
-            # The original error is the one to raise, whatever the callback does.
-            with contextlib.suppress(Exception):
-                reporter.emit(Phase.FAILED, message=message)
+        # The original error is the one to raise, whatever the callback does.
+        with contextlib.suppress(Exception):
+            reporter.emit(Phase.FAILED, message=message)
         raise
     reporter.emit(Phase.DONE, path=result.path, from_cache=result.from_cache)
     return result

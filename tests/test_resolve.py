@@ -292,3 +292,27 @@ def test_callback_that_raises_aborts_and_cleans_up(hub_server: HubServer, cache:
             f"{hub_server.url}/google/big/1", cache_dir=cache, progress=cancel_on_first_bytes
         )
     assert cache_names(cache) == []
+
+
+def test_listeners_see_every_resolve_and_cannot_break_it(hub_server: HubServer, cache: str) -> None:
+    from hubmagic.progress import add_listener, remove_listener
+
+    seen: list[ProgressEvent] = []
+
+    def broken(event: ProgressEvent) -> None:
+        raise RuntimeError("a watcher's bug")
+
+    add_listener(seen.append)
+    add_listener(broken)
+    try:
+        path = hubmagic.resolve(f"{hub_server.url}/google/tiny/1", cache_dir=cache)
+        with pytest.raises(ModelNotFoundError):
+            hubmagic.resolve(f"{hub_server.url}/google/none/1", cache_dir=cache)
+    finally:
+        remove_listener(seen.append)
+        remove_listener(broken)
+    assert (Path(path) / "saved_model.pb").exists()
+    phases = [(e.handle.rsplit("/", 2)[-2], e.phase) for e in seen]
+    assert ("tiny", Phase.DONE) in phases and ("none", Phase.FAILED) in phases
+    hubmagic.resolve(f"{hub_server.url}/google/tiny/2", cache_dir=cache)
+    assert len(seen) == len(phases)  # removed listeners hear nothing more
