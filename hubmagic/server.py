@@ -76,6 +76,10 @@ _RANGE_RE = re.compile(r"\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*")
 _CONTROL_ESCAPES = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))}
 
 
+# How long stop() lets requests being answered finish.
+_STOP_GRACE_S = 5.0
+
+
 @dataclass(frozen=True)
 class RequestRecord:
     """One request the server answered, as kept in :attr:`HubServer.requests`.
@@ -362,6 +366,13 @@ class _Handler(BaseHTTPRequestHandler):
         self._dispatch(head=True)
 
     def _dispatch(self, *, head: bool) -> None:
+        self.hub._request_started()
+        try:
+            self._dispatch_and_log(head=head)
+        finally:
+            self.hub._request_ended()
+
+    def _dispatch_and_log(self, *, head: bool) -> None:
         started = time.monotonic()
         self._sent = 0
         self._note = ""
@@ -657,6 +668,8 @@ class HubServer:
         self._connections: set[socket.socket] = set()
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
+        self._active = 0
+        self._idle = threading.Condition()
         self._serving = False
         self._stopped = False
 
@@ -761,6 +774,10 @@ class HubServer:
         if serving:
             httpd.shutdown()
         httpd.server_close()
+        # Let requests being answered finish (and be logged) before cutting
+        # connections; idle keep-alive connections do not count.
+        with self._idle:
+            self._idle.wait_for(lambda: self._active == 0, timeout=_STOP_GRACE_S)
         for connection in connections:
             with contextlib.suppress(OSError):
                 connection.shutdown(socket.SHUT_RDWR)
@@ -812,6 +829,15 @@ class HubServer:
                 self._log(line)
             except Exception:  # a broken log sink must not break serving
                 _logger.debug("log callable failed", exc_info=True)
+
+    def _request_started(self) -> None:
+        with self._idle:
+            self._active += 1
+
+    def _request_ended(self) -> None:
+        with self._idle:
+            self._active -= 1
+            self._idle.notify_all()
 
     def _add_connection(self, connection: socket.socket) -> None:
         with self._lock:
