@@ -7,8 +7,8 @@ The core API (no IPython, no TensorFlow needed)::
     info = hubmagic.scan_cache()
     hubmagic.plan_repair().execute()
 
-Importing this package is cheap: TensorFlow, tensorflow_hub, requests and
-google-cloud-storage load only inside the functions that use them.
+Importing this package is cheap: TensorFlow, tensorflow_hub, requests,
+google-cloud-storage and ipywidgets load only inside the functions that use them.
 """
 
 from __future__ import annotations
@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     from hubmagic.progress import Phase, ProgressEvent
     from hubmagic.resolver import CacheRepairWarning, Resolved, resolve, resolve_model
     from hubmagic.runtime import Runtime, detect_runtime
+    from hubmagic.widgets import panel
 
 # Names are imported on first use (PEP 562), so that `import hubmagic` and
 # `%load_ext hubmagic` load only what they need (see benchmarks/bench_import.py).
@@ -91,6 +92,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "detect_runtime": ("hubmagic.runtime", "detect_runtime"),
     "load": ("hubmagic.loader", "load"),
     "load_model": ("hubmagic.loader", "load_model"),
+    "panel": ("hubmagic.widgets", "panel"),
     "parse_handle": ("hubmagic.handle", "parse"),
     "plan_clear": ("hubmagic.cache", "plan_clear"),
     "plan_delete": ("hubmagic.cache", "plan_delete"),
@@ -174,6 +176,7 @@ __all__ = [
     "load",
     "load_ipython_extension",
     "load_model",
+    "panel",
     "parse_handle",
     "plan_clear",
     "plan_delete",

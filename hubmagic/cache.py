@@ -271,7 +271,10 @@ class DeleteResult:
         return format_bytes(self.freed_size)
 
     def describe(self) -> str:
-        lines = [f"Removed {len(self.removed)} entries, freed {self.freed_size_str}."]
+        count = len(self.removed)
+        lines = [
+            f"Removed {count} entr{'y' if count == 1 else 'ies'}, freed {self.freed_size_str}."
+        ]
         lines += [f"  not touched: {label} ({why})" for label, why in self.skipped]
         return "\n".join(lines)
 

@@ -30,6 +30,9 @@ HUBMAGIC_RETRIES = "HUBMAGIC_RETRIES"
 HUBMAGIC_PROGRESS = "HUBMAGIC_PROGRESS"
 HUBMAGIC_RETRY_BACKOFF = "HUBMAGIC_RETRY_BACKOFF"
 
+# Progress renderers of the magics: HUBMAGIC_PROGRESS, or %config HubMagics.progress.
+PROGRESS_MODES = ("auto", "widget", "text", "off")
+
 COMPRESSED = "COMPRESSED"
 UNCOMPRESSED = "UNCOMPRESSED"
 AUTO = "AUTO"
@@ -105,6 +108,25 @@ def endpoint(environ: Mapping[str, str] | None = None) -> str | None:
 def offline(environ: Mapping[str, str] | None = None) -> bool:
     value = _env(environ).get(HUBMAGIC_OFFLINE, "").strip().lower()
     return value not in ("", "0", "false", "no", "off")
+
+
+def progress_mode(environ: Mapping[str, str] | None = None) -> str | None:
+    """``HUBMAGIC_PROGRESS`` (``auto``, ``widget``, ``text`` or ``off``); ``None`` when unset.
+
+    When set it wins over ``%config HubMagics.progress``.
+
+    Raises:
+        InvalidSettingError: another value.
+    """
+    value = _env(environ).get(HUBMAGIC_PROGRESS, "").strip().lower()
+    if not value:
+        return None
+    if value not in PROGRESS_MODES:
+        raise InvalidSettingError(
+            f"{HUBMAGIC_PROGRESS}={value!r} is not a progress mode: use one of "
+            f"{', '.join(PROGRESS_MODES)}."
+        )
+    return value
 
 
 def _float_setting(name: str, default: float, environ: Mapping[str, str] | None) -> float:

@@ -1,6 +1,6 @@
 """The IPython magics: parse the line, call the core, render the result.
 
-``%hub_setup``, ``%hub_load``, ``%hub_cache`` and ``%hub_info``. Nothing here
+``%hub_setup``, ``%hub_load``, ``%hub_cache``, ``%hub_panel`` and ``%hub_info``. Nothing here
 touches files or the network itself; every decision lives in the core. A bad
 argument or a :class:`~hubmagic.errors.HubmagicError` becomes a ``UsageError``:
 IPython shows its message without a traceback.
@@ -8,8 +8,9 @@ IPython shows its message without a traceback.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Iterator
+import importlib.util
+import warnings
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +27,9 @@ if TYPE_CHECKING:
     from hubmagic.cache import DeletePlan
 
 MODES = ("auto", "local", "cpu", "gpu", "tpu")
-MAGIC_NAMES = ("hub_setup", "hub_load", "hub_cache", "hub_info")
+MAGIC_NAMES = ("hub_setup", "hub_load", "hub_cache", "hub_panel", "hub_info")
+IPYWIDGETS_INSTALL = "pip install ipywidgets"
+_warned_no_widgets = False
 
 
 @contextmanager
@@ -40,6 +43,47 @@ def _usage_errors() -> Iterator[None]:
 
 def _print(text: str) -> None:
     print(text)
+
+
+def choose_progress(
+    setting: str,
+    *,
+    in_kernel: Callable[[], bool],
+    has_ipywidgets: Callable[[], bool],
+    environ: Mapping[str, str] | None = None,
+) -> str:
+    """Which progress renderer to use: ``"widget"``, ``"text"`` or ``"off"``.
+
+    ``HUBMAGIC_PROGRESS`` wins over ``setting`` (``%config HubMagics.progress``).
+    ``auto`` means widgets in a Jupyter / Colab kernel when ipywidgets is
+    installed, else text (tqdm.autonotebook's rule). ``widget`` without
+    ipywidgets falls back to text, with a warning naming the install command
+    (once per process).
+
+    Args:
+        setting: ``auto``, ``widget``, ``text`` or ``off``.
+        in_kernel: whether the shell is a kernel's (asked only for ``auto``).
+        has_ipywidgets: whether ipywidgets can be imported (asked only when needed).
+        environ: the environment; default ``os.environ``.
+
+    Raises:
+        InvalidSettingError: ``HUBMAGIC_PROGRESS`` has another value.
+    """
+    global _warned_no_widgets
+    choice = config.progress_mode(environ) or setting.lower()
+    if choice == "auto":
+        return "widget" if in_kernel() and has_ipywidgets() else "text"
+    if choice == "widget" and not has_ipywidgets():
+        if not _warned_no_widgets:
+            _warned_no_widgets = True
+            warnings.warn(
+                f"hubmagic: progress widgets need ipywidgets ({IPYWIDGETS_INSTALL}); "
+                "showing text progress instead.",
+                UserWarning,
+                stacklevel=3,
+            )
+        return "text"
+    return choice
 
 
 @magics_class
@@ -60,16 +104,28 @@ class HubMagics(Magics):
         super().__init__(shell=shell, **kwargs)
         if shell is not None and self not in shell.configurables:
             shell.configurables.append(self)
+        self._panel: Any = None  # the last %hub_panel, which follows downloads
 
     # -- progress ----------------------------------------------------------------
     def progress_callback(self, *, show_hits: bool = True) -> ProgressCallback | None:
-        """The renderer the settings ask for (text until the widget exists)."""
-        choice = os.environ.get(config.HUBMAGIC_PROGRESS, "").strip().lower() or self.progress
+        """The renderer the settings ask for (see :func:`choose_progress`)."""
+        choice = choose_progress(
+            self.progress, in_kernel=self._in_kernel, has_ipywidgets=_has_ipywidgets
+        )
         if choice == "off":
             return None
+        if choice == "widget":
+            from hubmagic.widgets import WidgetProgress
+
+            return WidgetProgress(show_hits=show_hits)
         from hubmagic.textprogress import TextProgress
 
         return TextProgress(show_hits=show_hits)
+
+    def _in_kernel(self) -> bool:
+        from hubmagic.runtime import detect_runtime
+
+        return detect_runtime(shell=self.shell).frontend == "kernel"
 
     # -- %hub_setup --------------------------------------------------------------
     @magic_arguments.magic_arguments()
@@ -212,6 +268,37 @@ class HubMagics(Magics):
         with _usage_errors():
             _print(_cache_action(args.action, args.handles, args.max_size, args.yes, args.cache))
 
+    # -- %hub_panel --------------------------------------------------------------
+    @magic_arguments.magic_arguments()
+    @magic_arguments.argument(
+        "--cache", metavar="DIR", help="another cache folder than TFHUB_CACHE_DIR."
+    )
+    @line_magic
+    def hub_panel(self, line: str) -> None:
+        """Show the cache as a live panel: sizes, states, Delete / Repair / Clear all.
+
+        Destructive buttons show what they would delete and act only after
+        Confirm. Downloads in this kernel appear in the panel while they run;
+        a new %hub_panel stops the previous one from following them.
+        """
+        args = magic_arguments.parse_argstring(self.hub_panel, line)
+        if not _has_ipywidgets():
+            raise UsageError(f"%hub_panel needs ipywidgets: {IPYWIDGETS_INSTALL}")
+        from IPython.display import display
+
+        from hubmagic.widgets import panel
+
+        with _usage_errors():
+            widget = panel(args.cache)
+        self._stop_panel()
+        self._panel = widget
+        display(widget)
+
+    def _stop_panel(self) -> None:
+        if self._panel is not None:
+            self._panel.stop_listening()
+            self._panel = None
+
     # -- %hub_info ---------------------------------------------------------------
     @line_magic
     def hub_info(self, line: str) -> None:
@@ -254,6 +341,11 @@ def _cache_action(
     return plan.describe() + "\n" + plan.execute().describe()
 
 
+def _has_ipywidgets() -> bool:
+    # find_spec, not import: deciding must not load ipywidgets (and its comm machinery).
+    return importlib.util.find_spec("ipywidgets") is not None
+
+
 def _size(text: str | None) -> int:
     try:
         return config.parse_size(text or "")
@@ -274,6 +366,9 @@ def unload(shell: Any) -> None:
     line_magics = shell.magics_manager.magics["line"]
     for name in MAGIC_NAMES:
         line_magics.pop(name, None)
+    for magics in shell.configurables:
+        if isinstance(magics, HubMagics):
+            magics._stop_panel()
     shell.configurables[:] = [c for c in shell.configurables if not isinstance(c, HubMagics)]
     tfhub.uninstall()
     session.reset()

@@ -189,7 +189,7 @@ def test_cache_listing_and_deletion_on_disk(
     assert "Will delete 1 entry" in out and "--yes" in out
     assert folder.exists()
     shell.magic("hub_cache", f"rm {tiny(hub_server)} --yes")
-    assert "Removed 1 entries" in capsys.readouterr().out
+    assert "Removed 1 entry" in capsys.readouterr().out
     assert not folder.exists()
 
     shell.magic("hub_cache", "verify")
@@ -198,7 +198,7 @@ def test_cache_listing_and_deletion_on_disk(
     shell.magic("hub_cache", "verify")
     assert "need attention" in capsys.readouterr().out
     shell.magic("hub_cache", "repair --yes")
-    assert "Removed 1 entries" in capsys.readouterr().out
+    assert "Removed 1 entry" in capsys.readouterr().out
     assert os.listdir(cache) == []
 
 
