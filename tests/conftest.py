@@ -15,6 +15,11 @@ from tests.hub_fixtures import (  # noqa: F401  (fixtures, used by name)
     saved_models_dir,
     tfhub_cache_dir,
 )
+from tests.jupyter_fixtures import (  # noqa: F401  (fixtures, used by name)
+    browser_page,
+    jupyterlab,
+    playwright_session,
+)
 from tests.tf_gcs_proxy import tf_gcs, tf_gcs_proxy  # noqa: F401  (fixtures, used by name)
 
 # Variables that change what hubmagic or tensorflow_hub do: none may leak in

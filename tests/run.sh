@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh machine: creates the venv, installs
-# hubmagic with its [tf,test] extras, then runs lint, types and pytest.
+# hubmagic with its [tf,test,browser] extras and Debian's chromium (for the
+# browser tests), then runs lint, types and pytest.
 # Extra arguments go to pytest (e.g. `bash tests/run.sh -k resolve -x`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,7 +12,7 @@ VENV=${HUBMAGIC_TEST_VENV:-.venv}
 # there too, in a second venv on the same Python (3.11 here; Colab has 3.12).
 COLAB_VENV=${HUBMAGIC_COLAB_VENV:-.venv-ipy7}
 COLAB_PINS=("ipython==7.34.0" "ipywidgets==7.7.1")
-COLAB_TESTS=(tests/test_magics.py)
+COLAB_TESTS=(tests/test_magics.py tests/test_widgets.py)
 
 pip_install() {
   "$1/bin/python" -m pip install --quiet --disable-pip-version-check "${@:2}"
@@ -24,8 +25,22 @@ for venv in "$VENV" "$COLAB_VENV"; do
     pip_install "$venv" --upgrade pip
   fi
 done
-echo "== installing hubmagic[tf,test] into $VENV"
-pip_install "$VENV" -e '.[tf,test]'
+echo "== installing hubmagic[tf,test,browser] into $VENV"
+pip_install "$VENV" -e '.[tf,test,browser]'
+# The browser tests (tests/test_browser.py) drive Debian's chromium through
+# Playwright; Playwright's own browser download (`playwright install`) is never
+# used. Without chromium those tests fail, saying what to install.
+CHROMIUM=/usr/bin/chromium
+if [ ! -x "$CHROMIUM" ]; then
+  if [ "$(id -u)" -eq 0 ]; then
+    echo "== installing Debian's chromium for the browser tests"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium
+  else
+    echo "== $CHROMIUM is missing and this is not root: not installing it;" \
+      "tests/test_browser.py will FAIL (as root: apt-get install chromium)" >&2
+  fi
+fi
 echo "== installing hubmagic[tf,test] with ${COLAB_PINS[*]} into $COLAB_VENV"
 pip_install "$COLAB_VENV" "${COLAB_PINS[@]}" -e '.[tf,test]'
 
