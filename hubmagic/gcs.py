@@ -11,7 +11,7 @@ from __future__ import annotations
 import io
 import os
 from collections.abc import Iterator
-from typing import IO, Any
+from typing import Any
 
 from hubmagic import config
 from hubmagic.errors import GcsError, MissingDependencyError, ModelNotFoundError
@@ -135,7 +135,7 @@ class _CountingReader(io.RawIOBase):
             super().close()
 
 
-def open_archive(url: str, reporter: ProgressReporter) -> IO[bytes]:
+def open_archive(url: str, reporter: ProgressReporter) -> io.RawIOBase:
     """Opens a gs:// archive for one front-to-back read, reporting bytes as they come."""
     bucket_name, path = split(url)
     try:
@@ -146,4 +146,4 @@ def open_archive(url: str, reporter: ProgressReporter) -> IO[bytes]:
         raise ModelNotFoundError(f"No archive at {url}. Check the path (gsutil ls {url}).")
     reporter.total = int(blob.size) if blob.size is not None else None
     reader = blob.open("rb", chunk_size=_CHUNK, timeout=_timeout())
-    return _CountingReader(reader, reporter, url)  # type: ignore[return-value]
+    return _CountingReader(reader, reporter, url)

@@ -7,6 +7,7 @@ local path exists (that is how tensorflow_hub tells folders from handles too).
 from __future__ import annotations
 
 import enum
+import functools
 import hashlib
 import os
 import re
@@ -152,6 +153,9 @@ def _accepted() -> str:
     return "Accepted forms:\n  " + "\n  ".join(ACCEPTED_FORMS)
 
 
+# URL handles parse the same every time (no file system is involved), and a
+# cache hit is dominated by this parsing otherwise (benchmarks/bench_download.py).
+@functools.lru_cache(maxsize=512)
 def _parse_http(raw: str, key: str, endpoint: str | None) -> Handle:
     parts = urllib.parse.urlsplit(raw)
     host = (parts.hostname or "").lower()
@@ -192,6 +196,7 @@ def _parse_http(raw: str, key: str, endpoint: str | None) -> Handle:
     return Handle(raw, kind, key, download_url=download, uncompressed_url=uncompressed)
 
 
+@functools.lru_cache(maxsize=512)
 def _parse_gs(raw: str, key: str) -> Handle:
     rest = raw[len("gs://") :]
     bucket, _, path = rest.partition("/")

@@ -31,6 +31,7 @@ from hubmagic.extract import extract_tar
 from hubmagic.handle import Handle, HandleKind
 from hubmagic.lock import hostname, lock_content, new_uid, parse_holder
 from hubmagic.progress import Phase, ProgressCallback, ProgressReporter
+from hubmagic.readahead import ReadAhead, Source
 from hubmagic.savedmodel import find_problem
 from hubmagic.store import LocalStore
 from hubmagic.units import format_bytes
@@ -175,7 +176,7 @@ def _check_folder(h: Handle) -> None:
 
 
 def _entry_problem(store: LocalStore, key: str) -> str | None:
-    files = store.folder_files(key)
+    files = store.model_files(key)
     if files is None:
         return "missing"
     return find_problem(files)
@@ -330,14 +331,14 @@ def _wait_for_lock(store: LocalStore, key: str, reporter: ProgressReporter) -> f
 def _download_into(h: Handle, dest: str, reporter: ProgressReporter) -> int:
     """Streams the handle's archive into ``dest``; returns the bytes received."""
     assert h.download_url is not None
-    stream: IO[bytes]
+    stream: Source
     if h.kind is HandleKind.GCS_ARCHIVE:
         stream = gcs.open_archive(h.download_url, reporter)
     else:
         from hubmagic.download import HttpArchiveStream
 
-        stream = cast(IO[bytes], HttpArchiveStream(h.download_url, reporter=reporter).open())
-    with contextlib.closing(stream):
-        reporter.emit(Phase.STARTED, message=f"downloading {h.download_url}")
-        extract_tar(stream, dest, max_bytes=config.max_extract_bytes())
+        stream = HttpArchiveStream(h.download_url, reporter=reporter).open()
+    reporter.emit(Phase.STARTED, message=f"downloading {h.download_url}")
+    with contextlib.closing(ReadAhead(stream)) as ahead:
+        extract_tar(cast(IO[bytes], ahead), dest, max_bytes=config.max_extract_bytes())
     return reporter.bytes_done

@@ -22,7 +22,8 @@ def find_problem(files: Mapping[str, int]) -> str | None:
     Args:
         files: every file of the folder that matters, as a POSIX path relative
             to the folder mapped to its size in bytes. At least the root files
-            and those under ``variables/`` must be present.
+            and those under ``variables/`` must be present; a name ending in
+            ``/`` stands for a folder whose content was not listed.
 
     Returns:
         A short phrase ("has no saved_model.pb", ...) or ``None``.

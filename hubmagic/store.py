@@ -20,13 +20,17 @@ import errno
 import os
 import shutil
 import stat
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from hubmagic.errors import CacheError
+from hubmagic.savedmodel import GRAPH_FILES
 
 LOCK_SUFFIX = ".lock"
+_TOUCH_EVERY_S = 60.0
+_touched: dict[str, float] = {}  # folder -> when this process last marked it used
 TMP_SUFFIX = ".tmp"
 DESCRIPTOR_SUFFIX = ".descriptor.txt"
 
@@ -130,6 +134,33 @@ class LocalStore:
         if not os.path.isdir(full):
             return None
         return {rel: st.st_size for rel, st in _walk(full)}
+
+    def model_files(self, name: str) -> dict[str, int] | None:
+        """What :func:`~hubmagic.savedmodel.find_problem` needs of folder ``name``, cheaply.
+
+        Only the root and ``variables/`` are listed (assets can be thousands of
+        files), and only files the check reads the size of are stat'ed: this
+        runs on every cache hit.
+        """
+        full = self.path(name)
+        files: dict[str, int] = {}
+        try:
+            with os.scandir(full) as entries:
+                for entry in entries:
+                    if entry.name in GRAPH_FILES:
+                        files[entry.name] = entry.stat().st_size
+                    elif entry.is_dir(follow_symlinks=False):
+                        if entry.name == "variables":
+                            with os.scandir(entry.path) as variables:
+                                for var in variables:
+                                    files[f"variables/{var.name}"] = 1
+                        else:
+                            files[f"{entry.name}/"] = 0  # a folder; its content does not matter
+                    else:
+                        files[entry.name] = 1
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        return files
 
     def tmp_names(self, key: str) -> list[str]:
         """Names of every ``<key>.<uid>.tmp`` folder at the root (ours and others')."""
@@ -312,6 +343,15 @@ class LocalStore:
             raise _cache_error(exc, self.path(name), "move the download into") from exc
 
     def touch(self, name: str) -> None:
-        """Marks ``name`` as just used (for least-recently-used pruning); best effort."""
+        """Marks ``name`` as just used (for least-recently-used pruning); best effort.
+
+        At most once a minute per folder and process: pruning needs no finer
+        "last used", and hits in a loop then cost no write to the disk.
+        """
+        path = self.path(name)
+        now = time.monotonic()
+        if now - _touched.get(path, -_TOUCH_EVERY_S) < _TOUCH_EVERY_S:
+            return
         with contextlib.suppress(OSError):
-            os.utime(self.path(name))
+            os.utime(path)
+            _touched[path] = now
