@@ -21,7 +21,7 @@ from hubmagic.errors import CacheError, ModelNotFoundError
 from hubmagic.handle import cache_key
 from hubmagic.lock import LockHolder, lock_content, new_uid, parse_holder
 from hubmagic.savedmodel import find_problem
-from hubmagic.store import DESCRIPTOR_SUFFIX, LOCK_SUFFIX, Item, LocalStore
+from hubmagic.store import DESCRIPTOR_SUFFIX, LOCK_SUFFIX, Item, Store, open_store
 from hubmagic.units import format_bytes
 
 _KEY = re.compile(r"^([0-9a-f]{40})(?:\.(.*))?$")
@@ -55,6 +55,9 @@ class CacheEntry:
         names: every name at the cache root that belongs to the entry.
         leftovers: the names a repair would remove (stale lock, orphan tmp
             folders, a partial folder).
+        name_sizes: (name, bytes) for each of ``names``, from the scan: plans
+            need no second look at the store (on gs:// that would be requests
+            per name).
     """
 
     key: str
@@ -68,6 +71,7 @@ class CacheEntry:
     lock_holder: LockHolder | None
     names: tuple[str, ...]
     leftovers: tuple[str, ...]
+    name_sizes: tuple[tuple[str, int], ...] = ()
 
     @property
     def label(self) -> str:
@@ -143,8 +147,8 @@ class CacheInfo:
         return self.export_as_table()
 
 
-def _store(cache_dir: str | None) -> LocalStore:
-    return LocalStore(cache_dir if cache_dir is not None else config.cache_dir())
+def _store(cache_dir: str | None) -> Store:
+    return open_store(cache_dir if cache_dir is not None else config.cache_dir())
 
 
 def _lock_is_stale(holder: LockHolder, lock_item: Item, tmps: list[Item], now: float) -> bool:
@@ -187,7 +191,7 @@ def scan_cache(cache_dir: str | None = None) -> CacheInfo:
     return CacheInfo(store.root, tuple(entries), tuple(warnings))
 
 
-def _entry(store: LocalStore, key: str, group: list[Item], now: float) -> CacheEntry:
+def _entry(store: Store, key: str, group: list[Item], now: float) -> CacheEntry:
     by_name = {item.name: item for item in group}
     folder = by_name.get(key)
     lock_item = by_name.get(key + LOCK_SUFFIX)
@@ -243,6 +247,7 @@ def _entry(store: LocalStore, key: str, group: list[Item], now: float) -> CacheE
         lock_holder=holder,
         names=tuple(sorted(by_name)),
         leftovers=tuple(sorted(set(leftovers))),
+        name_sizes=tuple(sorted((i.name, i.size) for i in group)),
     )
 
 
@@ -305,7 +310,7 @@ class DeletePlan:
 
     @property
     def paths(self) -> tuple[str, ...]:
-        store = LocalStore(self.cache_dir)
+        store = open_store(self.cache_dir)
         return tuple(store.path(n) for i in self.items for n in i.names)
 
     def describe(self) -> str:
@@ -333,7 +338,7 @@ class DeletePlan:
         An entry whose lock is held by a live process when we get to it is
         skipped, as is one whose stale lock was meanwhile replaced.
         """
-        store = LocalStore(self.cache_dir)
+        store = open_store(self.cache_dir)
         removed: list[str] = []
         freed = 0
         skipped = list(self.skipped)
@@ -347,7 +352,7 @@ class DeletePlan:
         return DeleteResult(tuple(removed), freed, tuple(skipped))
 
 
-def _remove_under_lock(store: LocalStore, item: PlannedDeletion) -> str | None:
+def _remove_under_lock(store: Store, item: PlannedDeletion) -> str | None:
     key = item.entry.key
     if item.entry.status is Status.DOWNLOADING:
         # The holder keeps its lock; what is planned are other, dead downloads' tmp folders.
@@ -364,11 +369,10 @@ def _remove_under_lock(store: LocalStore, item: PlannedDeletion) -> str | None:
     try:
         return _remove(store, [n for n in item.names if n != lock])
     finally:
-        if store.read_text(lock) == mine:
-            store.remove_file(lock)
+        store.take_file(lock, mine)  # conditional: never someone else's lock
 
 
-def _remove(store: LocalStore, names: Iterable[str]) -> str | None:
+def _remove(store: Store, names: Iterable[str]) -> str | None:
     try:
         for name in names:
             store.remove_tree(name)
@@ -382,7 +386,7 @@ def _plan(
 ) -> DeletePlan:
     items: list[PlannedDeletion] = []
     skipped: list[tuple[str, str]] = []
-    store = LocalStore(info.cache_dir)
+    store = open_store(info.cache_dir)
     for entry, names in picks:
         if entry.status is Status.DOWNLOADING:
             # Only another download's leftovers may go; never the live lock,
@@ -393,7 +397,8 @@ def _plan(
                 continue
         if not names:
             continue
-        size = sum(store.tree_size(n) for n in names)
+        known = dict(entry.name_sizes)
+        size = sum(known[n] if n in known else store.tree_size(n) for n in names)
         items.append(PlannedDeletion(entry, names, size))
     return DeletePlan(info.cache_dir, tuple(items), tuple(skipped), action)
 

@@ -79,8 +79,23 @@ def translate(exc: BaseException, url: str, doing: str) -> GcsError | ModelNotFo
     return GcsError(f"Could not {doing} {url}: {exc}", url=url)
 
 
+RETRY_SECONDS = 5.0
+"""Total time a call retries transient errors (connection refused, 429, 5xx).
+
+google-cloud-storage's default is 120 s, which looks like a hang in a
+notebook (tensorflow/hub#261, #50); a few seconds cover a blip.
+"""
+
+
 def _timeout() -> tuple[float, float]:
     return (config.connect_timeout(), config.read_timeout())
+
+
+def retry() -> Any:
+    """The retry policy of every call hubmagic makes: short, then a clear error."""
+    from google.cloud.storage.retry import DEFAULT_RETRY
+
+    return DEFAULT_RETRY.with_timeout(RETRY_SECONDS).with_delay(initial=0.2, maximum=1.0)
 
 
 def _api_errors() -> tuple[type[BaseException], ...]:
@@ -94,7 +109,7 @@ def iter_objects(url: str) -> Iterator[tuple[str, int]]:
     bucket, prefix = split(url)
     prefix = f"{prefix}/" if prefix else ""
     try:
-        for blob in client().list_blobs(bucket, prefix=prefix, timeout=_timeout()):
+        for blob in client().list_blobs(bucket, prefix=prefix, timeout=_timeout(), retry=retry()):
             rel = blob.name[len(prefix) :]
             if rel and not rel.endswith("/"):
                 yield rel, int(blob.size or 0)
@@ -139,11 +154,11 @@ def open_archive(url: str, reporter: ProgressReporter) -> io.RawIOBase:
     """Opens a gs:// archive for one front-to-back read, reporting bytes as they come."""
     bucket_name, path = split(url)
     try:
-        blob = client().bucket(bucket_name).get_blob(path, timeout=_timeout())
+        blob = client().bucket(bucket_name).get_blob(path, timeout=_timeout(), retry=retry())
     except _api_errors() as exc:
         raise translate(exc, url, "read") from exc
     if blob is None:
         raise ModelNotFoundError(f"No archive at {url}. Check the path (gsutil ls {url}).")
     reporter.total = int(blob.size) if blob.size is not None else None
-    reader = blob.open("rb", chunk_size=_CHUNK, timeout=_timeout())
+    reader = blob.open("rb", chunk_size=_CHUNK, timeout=_timeout(), retry=retry())
     return _CountingReader(reader, reporter, url)

@@ -15,6 +15,9 @@ import socket
 import uuid
 from dataclasses import dataclass
 
+_abandoned: set[str] = set()
+"""uids of locks this process took and then could not remove (e.g. GCS went away)."""
+
 
 @dataclass(frozen=True)
 class LockHolder:
@@ -49,7 +52,16 @@ class LockHolder:
         """
         if not self.on_this_host or self.pid <= 0:
             return False
+        if self.pid == os.getpid():
+            # Alive, obviously; but a lock this process failed to remove
+            # belongs to no running download, and waiting for it would hang.
+            return self.uid in _abandoned
         return not pid_alive(self.pid)
+
+
+def abandon(uid: str) -> None:
+    """Records that this process could not remove its lock ``uid``: it may be taken over."""
+    _abandoned.add(uid)
 
 
 def hostname() -> str:

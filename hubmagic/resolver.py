@@ -8,6 +8,11 @@ differences users asked for:
   folder is downloaded again with a warning instead of failing forever;
 - a lock held by a dead process on this host is taken over at once;
 - every step is reported to a progress callback.
+
+A local cache folder and a ``gs://`` cache go through the same code: the
+store (``store.open_store``) hides the difference; for ``gs://`` the download
+is extracted into a local staging folder and ``publish`` uploads it (see
+``gcs_store``).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import os
 import sys
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO, cast
 
@@ -31,11 +36,11 @@ from hubmagic.errors import (
 )
 from hubmagic.extract import extract_tar
 from hubmagic.handle import Handle, HandleKind
-from hubmagic.lock import hostname, lock_content, new_uid, parse_holder
+from hubmagic.lock import abandon, hostname, lock_content, new_uid, parse_holder
 from hubmagic.progress import Phase, ProgressCallback, ProgressReporter
 from hubmagic.readahead import ReadAhead, Source
 from hubmagic.savedmodel import find_problem
-from hubmagic.store import LocalStore
+from hubmagic.store import LocalStore, Store, open_store
 from hubmagic.units import format_bytes
 
 _POLL_FIRST = 0.1
@@ -159,7 +164,7 @@ def _resolve(
         path = ask_uncompressed(h.uncompressed_url)
         return Resolved(raw, path, h.kind, "uncompressed", seconds=time.monotonic() - start)
 
-    store = LocalStore(cache_dir if cache_dir is not None else config.cache_dir())
+    store = open_store(cache_dir if cache_dir is not None else config.cache_dir())
     return _cached_download(h, store, reporter, is_offline, start)
 
 
@@ -177,7 +182,7 @@ def _check_folder(h: Handle) -> None:
         )
 
 
-def _entry_problem(store: LocalStore, key: str) -> str | None:
+def _entry_problem(store: Store, key: str) -> str | None:
     files = store.model_files(key)
     if files is None:
         return "missing"
@@ -185,7 +190,7 @@ def _entry_problem(store: LocalStore, key: str) -> str | None:
 
 
 def _cached_download(
-    h: Handle, store: LocalStore, reporter: ProgressReporter, offline: bool, start: float
+    h: Handle, store: Store, reporter: ProgressReporter, offline: bool, start: float
 ) -> Resolved:
     key = h.cache_key
     folder = store.path(key)
@@ -207,6 +212,7 @@ def _cached_download(
     lock = store.lock_name(key)
     tmp = store.tmp_name(key, uid)
     waited = 0.0
+    released = False
     try:
         while not store.create_exclusive(lock, mine):
             waited += _wait_for_lock(store, key, reporter)
@@ -248,9 +254,10 @@ def _cached_download(
                 stacklevel=4,
             )
             store.remove_tree(key)
+        # A local folder for both stores: a gs:// store uploads it in publish().
         tmp_path = store.make_folder(tmp)
-        received = _download_into(h, tmp_path, reporter)
-        problem = find_problem(store.folder_files(tmp) or {})
+        received = _download_into(h, tmp_path, reporter, store.file_hook(tmp))
+        problem = find_problem(LocalStore(tmp_path).folder_files("") or {})
         if problem:
             raise NotASavedModelError(
                 f"The archive of {h.raw} (from {h.download_url}) {problem}, so it is not a "
@@ -258,7 +265,9 @@ def _cached_download(
                 "hold saved_model.pb at their root."
             )
         reporter.emit(Phase.EXTRACTING, message="moving the model into the cache")
-        if not store.publish(tmp, key):
+        if not store.publish(
+            tmp, key, lambda message: reporter.emit(Phase.EXTRACTING, message=message)
+        ):
             # Only a process that ignored our lock can have beaten us here.
             problem = _entry_problem(store, key)
             if problem is not None:
@@ -277,10 +286,28 @@ def _cached_download(
             waited_seconds=waited,
             repaired=repaired,
         )
+    except BaseException:
+        # The error that stopped us is the one to raise: a cleanup that fails
+        # too (a gs:// endpoint that went away) must not replace it.
+        released = True
+        with contextlib.suppress(HubmagicError):
+            _release(store, tmp, lock, mine)
+        raise
     finally:
+        if not released:
+            _release(store, tmp, lock, mine)
+
+
+def _release(store: Store, tmp: str, lock: str, mine: str) -> None:
+    """Removes our tmp folder and our lock (conditionally: only if it still holds ``mine``)."""
+    try:
         store.remove_tree(tmp)
-        if store.read_text(lock) == mine:
-            store.remove_file(lock)
+        store.take_file(lock, mine)
+    except HubmagicError:
+        # Our lock may be left behind: let this process's next resolve take it
+        # over at once instead of waiting for a holder that is not running.
+        abandon(parse_holder(mine).uid)
+        raise
 
 
 def _descriptor(raw: str) -> str:
@@ -291,7 +318,7 @@ def _descriptor(raw: str) -> str:
     )
 
 
-def _wait_for_lock(store: LocalStore, key: str, reporter: ProgressReporter) -> float:
+def _wait_for_lock(store: Store, key: str, reporter: ProgressReporter) -> float:
     """Waits until the lock on ``key`` is gone or may be taken over; returns seconds waited.
 
     A holder that is a dead process on this host loses its lock at once. Any
@@ -330,8 +357,16 @@ def _wait_for_lock(store: LocalStore, key: str, reporter: ProgressReporter) -> f
         poll = min(_POLL_MAX, poll * 2)
 
 
-def _download_into(h: Handle, dest: str, reporter: ProgressReporter) -> int:
-    """Streams the handle's archive into ``dest``; returns the bytes received."""
+def _download_into(
+    h: Handle,
+    dest: str,
+    reporter: ProgressReporter,
+    on_file: Callable[[str, int], None] | None = None,
+) -> int:
+    """Streams the handle's archive into ``dest``; returns the bytes received.
+
+    ``on_file`` is called with (relative path, size) before each file is written.
+    """
     assert h.download_url is not None
     stream: Source
     if h.kind is HandleKind.GCS_ARCHIVE:
@@ -342,7 +377,9 @@ def _download_into(h: Handle, dest: str, reporter: ProgressReporter) -> int:
         stream = HttpArchiveStream(h.download_url, reporter=reporter).open()
     reporter.emit(Phase.STARTED, message=f"downloading {h.download_url}")
     with contextlib.closing(ReadAhead(stream)) as ahead, _quick_thread_switches():
-        extract_tar(cast(IO[bytes], ahead), dest, max_bytes=config.max_extract_bytes())
+        extract_tar(
+            cast(IO[bytes], ahead), dest, max_bytes=config.max_extract_bytes(), on_file=on_file
+        )
     return reporter.bytes_done
 
 

@@ -8,9 +8,10 @@ key is ``K`` (sha1 of the handle) the cache root holds
 - ``K.<uid>.tmp/``: where that process extracts before renaming onto ``K/``;
 - ``K.descriptor.txt``: which handle ``K`` is, when and who downloaded it.
 
-:class:`LocalStore` implements it on a local (or mounted) file system. The
-resolver and the cache scan only call the methods below, so a ``gs://`` store
-with the same methods fits in without touching them.
+:class:`LocalStore` implements it on a local (or mounted) file system and
+:class:`~hubmagic.gcs_store.GcsStore` in a ``gs://`` bucket. The resolver and
+the cache scan only call the methods of :class:`Store`, and get their store
+from :func:`open_store`, so both go through one code path.
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ import shutil
 import stat
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from hubmagic.errors import CacheError
 from hubmagic.savedmodel import GRAPH_FILES
@@ -97,6 +99,59 @@ def _walk(path: str) -> Iterator[tuple[str, os.stat_result]]:
                 stack.append((name + "/", entry.path))
             else:
                 yield name, st
+
+
+class Store(Protocol):
+    """What the resolver and the cache scan need of a cache root.
+
+    Names are relative to the root (``K``, ``K.lock``, ``K.<uid>.tmp``, ...).
+    """
+
+    root: str
+
+    def path(self, name: str) -> str: ...
+    def lock_name(self, key: str) -> str: ...
+    def tmp_name(self, key: str, uid: str) -> str: ...
+    def descriptor_name(self, key: str) -> str: ...
+    def folder_files(self, name: str) -> dict[str, int] | None: ...
+    def model_files(self, name: str) -> dict[str, int] | None: ...
+    def tmp_names(self, key: str) -> list[str]: ...
+    def read_text(self, name: str) -> str | None: ...
+    def tree_size(self, name: str) -> int: ...
+    def inventory(self) -> tuple[list[Item], list[str]]: ...
+    def ensure_root(self) -> None: ...
+    def create_exclusive(self, name: str, content: str) -> bool: ...
+    def write_text(self, name: str, content: str) -> None: ...
+    def remove_file(self, name: str) -> bool: ...
+    def remove_tree(self, name: str) -> bool: ...
+    def take_file(self, name: str, expected: str) -> bool: ...
+
+    def make_folder(self, name: str) -> str:
+        """A new, empty LOCAL folder to extract download ``name`` into; returns its path."""
+        ...
+
+    def file_hook(self, tmp: str) -> Callable[[str, int], None] | None:
+        """Called by the extraction before each file of download ``tmp`` is written, or None.
+
+        A gs:// store uses it to upload each file as soon as the next one starts
+        (the previous one is then complete), overlapping uploads with the download.
+        """
+        ...
+
+    def publish(self, tmp: str, name: str, report: Callable[[str], None] | None = None) -> bool:
+        """Makes the folder made by ``make_folder(tmp)`` the entry ``name``; False if it exists."""
+        ...
+
+    def touch(self, name: str) -> None: ...
+
+
+def open_store(cache_dir: str) -> Store:
+    """The store for a cache folder: :class:`LocalStore`, or ``GcsStore`` for ``gs://``."""
+    if cache_dir.startswith("gs://"):
+        from hubmagic.gcs_store import GcsStore
+
+        return GcsStore(cache_dir)
+    return LocalStore(cache_dir)
 
 
 class LocalStore:
@@ -345,8 +400,15 @@ class LocalStore:
             raise _cache_error(exc, full, "create") from exc
         return full
 
-    def publish(self, tmp: str, name: str) -> bool:
-        """Renames folder ``tmp`` onto ``name``; False if ``name`` exists already."""
+    def file_hook(self, tmp: str) -> Callable[[str, int], None] | None:
+        """None: files are extracted in place, there is nothing to do per file."""
+        return None
+
+    def publish(self, tmp: str, name: str, report: Callable[[str], None] | None = None) -> bool:
+        """Renames folder ``tmp`` onto ``name``; False if ``name`` exists already.
+
+        ``report`` is unused here: a rename is instant.
+        """
         try:
             os.rename(self.path(tmp), self.path(name))
             return True
