@@ -21,10 +21,20 @@ def settings_lines() -> list[str]:
     """The settings in force right now, as hubmagic and tensorflow_hub read them."""
     import os
 
+    from hubmagic.plan import models_from
+
+    plan = session.state.plan
+    cache_dir = config.cache_dir()
+    load_format = config.load_format()
+    # The probe is the applied plan's, when the settings are still the plan's.
+    probe = None
+    if plan is not None and (plan.cache_dir, plan.load_format) == (cache_dir, load_format):
+        probe = plan.uncompressed_probe
     return [
-        f"  cache folder:   {config.cache_dir()}"
+        f"  cache folder:   {cache_dir}"
         + ("" if os.environ.get(config.TFHUB_CACHE_DIR) else " (tensorflow_hub's default)"),
-        f"  load format:    {config.load_format()}",
+        f"  load format:    {load_format}",
+        f"  models from:    {models_from(cache_dir, load_format, probe)}",
         f"  io device:      {session.state.io_device or 'none (TensorFlow default)'}",
         f"  endpoint:       {config.endpoint() or 'none (tfhub.dev / Kaggle)'}",
         f"  offline:        {'yes' if config.offline() else 'no'}",

@@ -141,7 +141,18 @@ class HubMagics(Magics):
     @magic_arguments.argument(
         "--uncompressed",
         action="store_true",
-        help="read models straight from GCS (TFHUB_MODEL_LOAD_FORMAT=UNCOMPRESSED).",
+        help=(
+            "read models straight from GCS (TFHUB_MODEL_LOAD_FORMAT=UNCOMPRESSED), "
+            "after checking that the hub serves them."
+        ),
+    )
+    @magic_arguments.argument(
+        "--probe",
+        metavar="HANDLE",
+        help=(
+            "with --uncompressed: the model to ask the hub about "
+            "(default: https://tfhub.dev/google/nnlm-en-dim50/2, on HUBMAGIC_ENDPOINT)."
+        ),
     )
     @magic_arguments.argument(
         "--io-device", metavar="DEV", help="TensorFlow LoadOptions io device, e.g. /job:localhost."
@@ -159,13 +170,17 @@ class HubMagics(Magics):
         ``%hub_setup tpu`` is the one-line TPU cell. Without --dry-run the plan
         is applied: TFHUB_CACHE_DIR / TFHUB_MODEL_LOAD_FORMAT are set, so plain
         hub.load calls follow it too, and %hub_load uses its io device.
-        Returns the SetupPlan.
+        --uncompressed first asks the hub for one model (--probe) in the
+        uncompressed format: a hub that does not answer with a gs:// path is a
+        problem in the plan. Returns the SetupPlan.
         """
         args = magic_arguments.parse_argstring(self.hub_setup, line)
         if args.mode not in MODES:
             raise UsageError(
                 f"%hub_setup: unknown mode {args.mode!r}; use one of {', '.join(MODES)}."
             )
+        if args.probe is not None and not args.uncompressed:
+            raise UsageError("%hub_setup: --probe goes with --uncompressed.")
         from hubmagic.plan import setup
 
         with _usage_errors():
@@ -176,6 +191,7 @@ class HubMagics(Magics):
                 io_device=args.io_device,
                 endpoint=args.endpoint,
                 dry_run=args.dry_run,
+                probe_handle=args.probe,
             )
         tfhub.install(self._hub_progress)
         _print(plan.describe() + ("\n(dry run: nothing was changed)" if args.dry_run else ""))

@@ -14,6 +14,10 @@ Rules (each one is a row in ``tests/test_plan.py``):
   the home disk survives (own machine, Vertex Workbench, SageMaker), and
   tensorflow_hub's temp default where nothing survives the session (Colab,
   Colab Enterprise, Kaggle, Databricks).
+- ``uncompressed`` is recommended only when the hub answers tensorflow_hub's
+  uncompressed protocol: :func:`setup` probes one handle with
+  :func:`check_uncompressed` (the network is touched there, never in
+  :func:`plan_setup`, which only folds the :class:`UncompressedProbe` in).
 - A remote TPU worker never gets a local cache it cannot read: a ``gs://``
   cache or ``UNCOMPRESSED`` loads are read by the worker itself; otherwise
   reads go through this host with ``io_device="/job:localhost"``
@@ -43,6 +47,13 @@ MIN_FREE_BYTES = 2 * 1024**3
 TF_INSTALL = "pip install tensorflow tensorflow-hub tf-keras"
 TF_EXTRA_INSTALL = "pip install 'hubmagic[tf]'"
 PERSISTENT_CACHE = os.path.join(".cache", "tfhub_modules")  # under the home folder
+# A small, long-lived model: what --uncompressed asks the hub about by default
+# (HUBMAGIC_ENDPOINT applies, so a mirror is asked instead of tfhub.dev).
+DEFAULT_PROBE_HANDLE = "https://tfhub.dev/google/nnlm-en-dim50/2"
+DROP_UNCOMPRESSED = (
+    "drop --uncompressed (the compressed format downloads each model into the cache "
+    "once), or point --endpoint at a hub that serves uncompressed models"
+)
 
 # Whether each platform's home folder outlives the session, and the fact
 # behind it, in the words the plan shows.
@@ -85,6 +96,27 @@ class Problem:
 
 
 @dataclass(frozen=True)
+class UncompressedProbe:
+    """What the hub answered when asked for one model in the uncompressed format.
+
+    Attributes:
+        handle: the model asked about.
+        url: the URL asked (``?tf-hub-format=uncompressed``, endpoint applied);
+            ``None`` when nothing was asked (offline).
+        location: the ``gs://`` path the hub answered with, when it did.
+        problem: the hub does not offer uncompressed models (with the fix).
+        warning: the check could not be made (offline, hub unreachable,
+            probe model missing); loads may still work.
+    """
+
+    handle: str
+    url: str | None
+    location: str | None = None
+    problem: Problem | None = None
+    warning: str | None = None
+
+
+@dataclass(frozen=True)
 class SetupPlan:
     """What ``%hub_setup`` will set, and why.
 
@@ -100,6 +132,8 @@ class SetupPlan:
         reasons: one line per decision, saying why.
         warnings: what may surprise the user, without stopping loads.
         problems: what will stop loads, each with a fix.
+        uncompressed_probe: the hub's answer to the uncompressed protocol,
+            when it was checked.
     """
 
     runtime: Runtime
@@ -112,6 +146,12 @@ class SetupPlan:
     reasons: tuple[str, ...]
     warnings: tuple[str, ...] = ()
     problems: tuple[Problem, ...] = ()
+    uncompressed_probe: UncompressedProbe | None = None
+
+    @property
+    def models_from(self) -> str:
+        """Where loads read model files from, in a few words (panel header, %hub_info)."""
+        return models_from(self.cache_dir, self.load_format, self.uncompressed_probe)
 
     def __repr__(self) -> str:
         # Short: %hub_setup prints describe() and returns the plan, so a notebook
@@ -160,6 +200,7 @@ def plan_setup(
     endpoint: str | None = None,
     disk_usage: Callable[[str], int] | None = None,
     writable: Callable[[str], bool] | None = None,
+    uncompressed_probe: UncompressedProbe | None = None,
 ) -> SetupPlan:
     """Decides the cache, load format, io device and endpoint for ``runtime``.
 
@@ -178,6 +219,10 @@ def plan_setup(
             existing parent folder.
         writable: whether the cache folder can be written (or created);
             default checks the nearest existing parent folder.
+        uncompressed_probe: with ``uncompressed``, the hub's answer from
+            :func:`check_uncompressed`: a reason line naming the ``gs://`` path,
+            a problem (the hub does not offer uncompressed models) or a warning
+            (it could not be asked). ``None``: not checked.
 
     Returns:
         The :class:`SetupPlan`; nothing is changed until :func:`apply_plan`.
@@ -203,6 +248,8 @@ def plan_setup(
 
     cache_dir = _choose_cache(runtime, profile, cache, reasons, warnings)
     load_format = _choose_load_format(runtime, uncompressed, reasons, warnings)
+    if uncompressed_probe is not None:
+        _fold_probe(uncompressed_probe, reasons, warnings, problems)
     device, device_reason = _choose_io_device(
         profile, remote_worker, io_device, cache_dir, load_format
     )
@@ -243,6 +290,7 @@ def plan_setup(
         reasons=tuple(reasons),
         warnings=tuple(warnings),
         problems=tuple(problems),
+        uncompressed_probe=uncompressed_probe,
     )
 
 
@@ -266,6 +314,7 @@ def setup(
     io_device: str | None = None,
     endpoint: str | None = None,
     dry_run: bool = False,
+    probe_handle: str | None = None,
 ) -> SetupPlan:
     """Detects the runtime, plans, and (unless ``dry_run``) applies: ``%hub_setup``'s core.
 
@@ -279,10 +328,25 @@ def setup(
         io_device: see :func:`plan_setup`.
         endpoint: see :func:`plan_setup`.
         dry_run: only plan; change nothing.
+        probe_handle: with ``uncompressed``, the model to ask the hub about
+            (:func:`check_uncompressed`); default :data:`DEFAULT_PROBE_HANDLE`.
 
     Returns:
         The plan, applied or not.
+
+    Raises:
+        InvalidSettingError: see :func:`plan_setup`; also ``probe_handle``
+            without ``uncompressed``, or one with no uncompressed form.
     """
+    probe = None
+    if probe_handle is not None and not uncompressed:
+        raise InvalidSettingError(
+            "probe_handle goes with uncompressed=True (it checks that the hub serves "
+            "uncompressed models)."
+        )
+    if uncompressed:
+        mirror = _check_endpoint(endpoint) if endpoint is not None else config.endpoint()
+        probe = check_uncompressed(probe_handle, endpoint=mirror)
     plan = plan_setup(
         detect_runtime(),
         mode,
@@ -290,6 +354,7 @@ def setup(
         uncompressed=uncompressed,
         io_device=io_device,
         endpoint=endpoint,
+        uncompressed_probe=probe,
     )
     if not dry_run:
         from hubmagic import session, tfhub
@@ -300,6 +365,125 @@ def setup(
         # Plain hub.load / hub.KerasLayer calls follow the setup through hubmagic.
         tfhub.install()
     return plan
+
+
+def check_uncompressed(
+    handle: str | None = None,
+    *,
+    endpoint: str | None = None,
+    offline: bool | None = None,
+) -> UncompressedProbe:
+    """Asks the hub whether it answers tensorflow_hub's uncompressed protocol for ``handle``.
+
+    One request (``?tf-hub-format=uncompressed``, redirects not followed): a
+    ``303`` whose body is a ``gs://`` path is a yes. Nothing is downloaded.
+
+    Args:
+        handle: a tfhub.dev / Kaggle / http(s) model handle; default
+            :data:`DEFAULT_PROBE_HANDLE`.
+        endpoint: the mirror to ask instead of tfhub.dev / Kaggle; default
+            ``HUBMAGIC_ENDPOINT``.
+        offline: do not ask (a warning); default ``HUBMAGIC_OFFLINE``.
+
+    Returns:
+        The answer: ``location`` when the hub said yes, ``problem`` when it
+        said no, ``warning`` when it could not be asked.
+
+    Raises:
+        InvalidSettingError: the handle has no uncompressed form (a gs:// path,
+            a folder, a Kaggle API download URL).
+    """
+    from hubmagic import handle as handles
+    from hubmagic.errors import (
+        HubmagicError,
+        ModelNotFoundError,
+        UncompressedNotSupportedError,
+    )
+
+    raw = handle or DEFAULT_PROBE_HANDLE
+    mirror = config.endpoint() if endpoint is None else endpoint
+    try:
+        parsed = handles.parse(raw, endpoint=mirror)
+    except HubmagicError as exc:
+        raise InvalidSettingError(f"probe handle: {exc}") from None
+    url = parsed.uncompressed_url
+    if url is None:
+        raise InvalidSettingError(
+            f"probe handle {raw!r} has no uncompressed form: give a tfhub.dev, Kaggle model "
+            "page or hub server URL."
+        )
+    if config.offline() if offline is None else offline:
+        return UncompressedProbe(
+            raw,
+            None,
+            warning=(
+                "offline mode is on (HUBMAGIC_OFFLINE), so whether the hub serves uncompressed "
+                f"models was not checked; loads will ask it for {raw} and the like"
+            ),
+        )
+    from hubmagic.download import ask_uncompressed
+
+    try:
+        location = ask_uncompressed(url)
+    except UncompressedNotSupportedError as exc:
+        return UncompressedProbe(
+            raw,
+            url,
+            problem=Problem(
+                f"the hub does not serve uncompressed models, so UNCOMPRESSED loads would "
+                f"fail (asked about {raw}): {exc}",
+                DROP_UNCOMPRESSED,
+            ),
+        )
+    except ModelNotFoundError:
+        return UncompressedProbe(
+            raw,
+            url,
+            warning=(
+                f"could not check that the hub serves uncompressed models: it has no {raw} "
+                f"({url} is HTTP 404); check with --probe HANDLE naming a model it has"
+            ),
+        )
+    except HubmagicError as exc:
+        return UncompressedProbe(
+            raw,
+            url,
+            warning=(
+                f"could not check that the hub serves uncompressed models ({exc}); "
+                "UNCOMPRESSED loads need it"
+            ),
+        )
+    return UncompressedProbe(raw, url, location=location)
+
+
+def models_from(cache_dir: str, load_format: str, probe: UncompressedProbe | None = None) -> str:
+    """Where loads read model files from, in a few words."""
+    if load_format == config.UNCOMPRESSED:
+        text = "GCS, uncompressed (the hub's gs:// paths; archive URLs use the cache)"
+        if probe is not None and probe.location is not None:
+            text += f"; checked: {probe.location}"
+        elif probe is not None and probe.problem is not None:
+            text += "; the hub does not serve them"
+        return text
+    where = "the gs:// cache" if _is_gcs(cache_dir) else "the cache folder"
+    return f"{where} (each model downloaded once, compressed)"
+
+
+def _fold_probe(
+    probe: UncompressedProbe,
+    reasons: list[str],
+    warnings: list[str],
+    problems: list[Problem],
+) -> None:
+    if probe.location is not None:
+        reasons.append(
+            f"uncompressed protocol: the hub answered for {probe.handle} with "
+            f"{probe.location}, so models are read from GCS there"
+        )
+    if probe.problem is not None:
+        problems.append(probe.problem)
+    if probe.warning is not None:
+        warnings.append(probe.warning)
 
 
 # --- decisions ----------------------------------------------------------------

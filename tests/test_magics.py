@@ -163,10 +163,13 @@ def test_hub_load_uncompressed_reads_the_model_from_gcs(
     gcs.create_bucket(bucket)
     upload_folder(gcs, saved_models_dir / "google/tiny/1", f"gs://{bucket}/hub/google/tiny/1")
     server = hub_server_factory(saved_models_dir, gcs_prefix=f"gs://{bucket}/hub")
-    shell.magic("hub_setup", f"--cache {cache} --uncompressed")
+    shell.magic("hub_setup", f"--cache {cache} --uncompressed --probe {tiny(server, 2)}")
     model = shell.magic("hub_load", tiny(server))
     assert values(model) == [3.0, 5.0]
-    assert [r.query for r in server.requests] == [{"tf-hub-format": "uncompressed"}]
+    assert [(r.path, r.query) for r in server.requests] == [
+        ("/google/tiny/2", {"tf-hub-format": "uncompressed"}),  # the probe of %hub_setup
+        ("/google/tiny/1", {"tf-hub-format": "uncompressed"}),
+    ]
     assert not os.path.exists(cache)
 
 
@@ -238,11 +241,40 @@ def test_cache_prune_and_clear(
         ("hub_cache", "prune --max-size lots", "is not a size"),
         ("hub_cache", "rm https://tfhub.dev/x/y/1", "Not in the cache"),
         ("hub_info", "please", "takes no arguments"),
+        ("hub_setup", "--probe https://tfhub.dev/a/b/1", "--probe goes with --uncompressed"),
+        ("hub_setup", "--uncompressed --probe gs://bucket/m --dry-run", "no uncompressed form"),
     ],
 )
 def test_bad_arguments_are_usage_errors(shell: Shell, name: str, line: str, message: str) -> None:
     with pytest.raises(UsageError, match=message):
         shell.magic(name, line)
+
+
+def test_setup_uncompressed_asks_the_hub_first(
+    shell: Shell,
+    hub_server: HubServer,
+    hub_server_factory: Any,
+    saved_models_dir: Path,
+    cache: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # A hub with uncompressed models: the plan says where they are read from.
+    gcs_hub = hub_server_factory(saved_models_dir, gcs_prefix="gs://b/p")
+    plan = shell.magic("hub_setup", f"--cache {cache} --uncompressed --probe {tiny(gcs_hub)}")
+    out = capsys.readouterr().out
+    assert plan.ok and os.environ["TFHUB_MODEL_LOAD_FORMAT"] == "UNCOMPRESSED"
+    assert "gs://b/p/google/tiny/1, so models are read from GCS" in out
+    shell.magic("hub_info")
+    info = capsys.readouterr().out
+    assert "models from:    GCS, uncompressed" in info and "gs://b/p/google/tiny/1" in info
+
+    # A hub without them: a problem, first, with the fix.
+    plan = shell.magic(
+        "hub_setup", f"--cache {cache} --uncompressed --probe {tiny(hub_server)} --dry-run"
+    )
+    out = capsys.readouterr().out
+    assert not plan.ok and out.startswith("Problems:")
+    assert "does not serve uncompressed models" in out and "fix: drop --uncompressed" in out
 
 
 def test_hub_info_reports_runtime_settings_and_versions(
@@ -254,6 +286,7 @@ def test_hub_info_reports_runtime_settings_and_versions(
     out = capsys.readouterr().out
     for expected in ("local", cache, "COMPRESSED", "ipython", "hubmagic", "Python"):
         assert expected in out
+    assert "models from:    the cache folder" in out
 
 
 def test_config_options_are_traitlets(

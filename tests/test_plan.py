@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -12,17 +13,22 @@ import pytest
 from hubmagic import config, session
 from hubmagic.errors import InvalidSettingError
 from hubmagic.plan import (
+    DEFAULT_PROBE_HANDLE,
+    DROP_UNCOMPRESSED,
     IO_DEVICE_LOCALHOST,
     MIN_FREE_BYTES,
     TF_EXTRA_INSTALL,
     TF_INSTALL,
     Problem,
     SetupPlan,
+    UncompressedProbe,
     apply_plan,
+    check_uncompressed,
     plan_setup,
     setup,
 )
 from hubmagic.runtime import PackageInfo, Runtime, Settings, detect_runtime
+from hubmagic.server import HubServer
 
 GiB = 1024**3
 HOME = "/home/me"
@@ -717,3 +723,105 @@ def test_setup_dry_run_changes_nothing_and_apply_remembers_the_plan(
     plan = setup("local", cache=cache)
     assert os.environ["TFHUB_CACHE_DIR"] == cache == plan.cache_dir
     assert session.state.plan is plan and session.state.io_device is None
+
+
+# --- --uncompressed: the hub is asked first ------------------------------------------
+
+TINY = "google/tiny/1"
+
+
+def test_a_hub_that_answers_uncompressed_gives_a_reason_with_the_gs_path(
+    saved_models_dir: Path, hub_server_factory: Any
+) -> None:
+    server: HubServer = hub_server_factory(saved_models_dir, gcs_prefix="gs://b/p")
+    handle = f"{server.url}/{TINY}"
+    probe = check_uncompressed(handle)
+    assert probe == UncompressedProbe(
+        handle, f"{handle}?tf-hub-format=uncompressed", location=f"gs://b/p/{TINY}"
+    )
+    mark = server.mark()
+    plan = roomy_plan(runtime(), uncompressed=True, uncompressed_probe=probe)
+    assert server.requests_since(mark) == ()  # plan_setup itself never asks
+    assert plan.ok and plan.load_format == "UNCOMPRESSED" and not plan.warnings
+    assert plan.uncompressed_probe is probe
+    assert any(f"gs://b/p/{TINY}" in r and "read from GCS" in r for r in plan.reasons)
+    assert f"gs://b/p/{TINY}" in plan.describe()
+    assert plan.models_from.startswith("GCS, uncompressed") and f"gs://b/p/{TINY}" in (
+        plan.models_from
+    )
+
+
+def test_a_hub_without_uncompressed_models_is_a_problem_with_the_fix(
+    hub_server: HubServer,
+) -> None:
+    handle = f"{hub_server.url}/{TINY}"
+    probe = check_uncompressed(handle)
+    assert probe.location is None and probe.warning is None and probe.problem is not None
+    assert "does not serve uncompressed models" in probe.problem.message
+    assert "HTTP 400" in probe.problem.message and handle in probe.problem.message
+    assert probe.problem.fix == DROP_UNCOMPRESSED
+    plan = roomy_plan(runtime(), uncompressed=True, uncompressed_probe=probe)
+    assert plan.problems == (probe.problem,) and not plan.ok
+    text = plan.describe()
+    assert text.startswith("Problems:") and "fix: drop --uncompressed" in text
+    assert "the hub does not serve them" in plan.models_from
+
+
+def test_a_missing_probe_model_or_an_unreachable_hub_is_a_warning(
+    hub_server: HubServer,
+) -> None:
+    missing = check_uncompressed(f"{hub_server.url}/google/missing/1")
+    assert missing.problem is None and missing.location is None
+    assert missing.warning and "--probe HANDLE" in missing.warning
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    unreachable = check_uncompressed(f"http://127.0.0.1:{port}/{TINY}")
+    assert unreachable.problem is None and unreachable.warning
+    assert "could not check" in unreachable.warning
+    plan = roomy_plan(runtime(), uncompressed=True, uncompressed_probe=unreachable)
+    assert plan.ok and unreachable.warning in plan.warnings
+
+
+def test_offline_is_a_warning_and_asks_nothing(
+    hub_server: HubServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HUBMAGIC_OFFLINE", "1")
+    mark = hub_server.mark()
+    probe = check_uncompressed(f"{hub_server.url}/{TINY}")
+    assert hub_server.requests_since(mark) == ()
+    assert probe.url is None and probe.problem is None and probe.location is None
+    assert probe.warning and "offline" in probe.warning
+
+
+@pytest.mark.parametrize("handle", ["gs://bucket/model", "ftp://host/x", "  "])
+def test_a_probe_handle_without_an_uncompressed_form_is_refused(handle: str) -> None:
+    with pytest.raises(InvalidSettingError, match="probe handle"):
+        check_uncompressed(handle)
+
+
+def test_setup_probes_the_given_handle_or_the_default_on_the_endpoint(
+    saved_models_dir: Path, hub_server_factory: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(session, "state", session.SessionState())
+    server: HubServer = hub_server_factory(saved_models_dir, gcs_prefix="gs://b/p")
+    plan = setup("local", uncompressed=True, probe_handle=f"{server.url}/{TINY}", dry_run=True)
+    assert plan.uncompressed_probe is not None
+    assert plan.uncompressed_probe.location == f"gs://b/p/{TINY}"
+    assert "TFHUB_MODEL_LOAD_FORMAT" not in os.environ
+
+    # No probe handle: the well-known model, asked of the endpoint (this server lacks it).
+    mark = server.mark()
+    plan = setup("local", uncompressed=True, endpoint=server.url, dry_run=True)
+    probe = plan.uncompressed_probe
+    assert probe is not None and probe.handle == DEFAULT_PROBE_HANDLE
+    assert probe.url is not None and probe.url.startswith(server.url + "/google/nnlm-en-dim50/2")
+    assert [r.path for r in server.requests_since(mark)] == ["/google/nnlm-en-dim50/2"]
+    assert probe.warning and probe.warning in plan.warnings
+
+    # Without --uncompressed nothing is asked, and a probe handle is a mistake.
+    mark = server.mark()
+    assert setup("local", dry_run=True).uncompressed_probe is None
+    assert server.requests_since(mark) == ()
+    with pytest.raises(InvalidSettingError, match="uncompressed"):
+        setup("local", probe_handle=f"{server.url}/{TINY}", dry_run=True)

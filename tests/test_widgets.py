@@ -299,6 +299,7 @@ def test_panel_lists_every_state(damaged_cache: Path, sleeper: int) -> None:
     header = "\n".join(panel.header)
     for expected in ("runtime:", "load format:", "io device:", "free disk:", "cache size:"):
         assert expected in header
+    assert "models from:    the cache folder (each model downloaded once" in header
     assert f"cache folder:   {damaged_cache}" in header
     assert f"{panel.info.size_str} in 7 entries" in header
 
@@ -612,3 +613,29 @@ def test_row_widget_repr_without_events() -> None:
     row = ProgressRow("https://example.com/m.tar.gz")
     assert repr(row) == "https://example.com/m.tar.gz: waiting to start"
     assert row._repr_mimebundle_()["text/plain"] == repr(row)
+
+
+def test_panel_header_says_models_are_read_from_gcs_when_uncompressed(
+    cache: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hubmagic import session
+    from hubmagic.plan import UncompressedProbe, plan_setup
+    from hubmagic.runtime import Runtime
+
+    monkeypatch.setenv("TFHUB_CACHE_DIR", cache)
+    monkeypatch.setenv("TFHUB_MODEL_LOAD_FORMAT", "UNCOMPRESSED")
+    probe = UncompressedProbe("h", "h?tf-hub-format=uncompressed", location="gs://b/p/m/1")
+    plan = plan_setup(
+        Runtime(home=cache),
+        "local",
+        cache=cache,
+        uncompressed=True,
+        uncompressed_probe=probe,
+        disk_usage=lambda path: 100 * 1024**3,
+        writable=lambda path: True,
+    )
+    monkeypatch.setattr(session, "state", session.SessionState(plan=plan))
+    panel = CachePanel(cache, listen=False)
+    header = "\n".join(panel.header)
+    assert "models from:    GCS, uncompressed" in header
+    assert "checked: gs://b/p/m/1" in header
