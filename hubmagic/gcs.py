@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import os
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from hubmagic import config
@@ -162,3 +163,79 @@ def open_archive(url: str, reporter: ProgressReporter) -> io.RawIOBase:
     reporter.total = int(blob.size) if blob.size is not None else None
     reader = blob.open("rb", chunk_size=_CHUNK, timeout=_timeout(), retry=retry())
     return _CountingReader(reader, reporter, url)
+
+
+@dataclass(frozen=True)
+class BucketCheck:
+    """Whether a ``gs://`` cache can be used: listed, written, read and deleted.
+
+    Attributes:
+        url: the cache location checked.
+        error: what failed, with what to do (``None`` when all worked).
+        seconds: how long the check took.
+    """
+
+    url: str
+    error: str | None
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+# Each step of the probe and the IAM permission it needs.
+_STEPS = (
+    ("list", "storage.objects.list"),
+    ("write", "storage.objects.create"),
+    ("read", "storage.objects.get"),
+    ("delete", "storage.objects.delete"),
+)
+
+
+def check_bucket(url: str) -> BucketCheck:
+    """Lists the cache prefix, then writes, reads back and deletes a small probe object.
+
+    Every call has the short timeouts and retry of :func:`retry`, so a missing
+    bucket or a dead endpoint answers in seconds instead of hanging (tensorflow/hub
+    #261, #50). The probe object is named ``<prefix>/.hubmagic-probe-<uid>`` and
+    is deleted again.
+    """
+    import time
+    import uuid
+
+    started = time.monotonic()
+    bucket_name, prefix = split(url)
+    name = f"{prefix}/.hubmagic-probe-{uuid.uuid4().hex}".lstrip("/")
+    payload = b"hubmagic bucket probe"
+    step = "list"
+    try:
+        storage = client()
+        list(
+            storage.list_blobs(
+                bucket_name,
+                prefix=f"{prefix}/" if prefix else "",
+                max_results=1,
+                timeout=_timeout(),
+                retry=retry(),
+            )
+        )
+        blob = storage.bucket(bucket_name).blob(name)
+        step = "write"
+        blob.upload_from_string(payload, if_generation_match=0, timeout=_timeout(), retry=retry())
+        step = "read"
+        if blob.download_as_bytes(timeout=_timeout(), retry=retry()) != payload:
+            raise OSError("the probe object read back differs from what was written")
+        step = "delete"
+        blob.delete(timeout=_timeout(), retry=retry())
+    except GcsError as exc:  # no credentials
+        return BucketCheck(url, str(exc), time.monotonic() - started)
+    except _api_errors() as exc:
+        permission = dict(_STEPS)[step]
+        detail = str(translate(exc, url, f"{step} objects in"))
+        if getattr(exc, "code", None) in (401, 403):
+            detail += f" (the {step} step needs {permission})"
+        elif getattr(exc, "code", None) is None:
+            detail += " Check the network, or STORAGE_EMULATOR_HOST if you use an emulator."
+        return BucketCheck(url, detail, time.monotonic() - started)
+    return BucketCheck(url, None, time.monotonic() - started)

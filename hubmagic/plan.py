@@ -31,11 +31,15 @@ import shutil
 import urllib.parse
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from hubmagic import config
 from hubmagic.errors import InvalidSettingError
 from hubmagic.runtime import TENSORFLOW, TF_KERAS, Runtime, detect_runtime
 from hubmagic.units import format_bytes
+
+if TYPE_CHECKING:
+    from hubmagic.gcs import BucketCheck
 
 MODES = ("auto", "local", "cpu", "gpu", "tpu")
 PROFILES = ("local", "cpu", "gpu", "tpu")
@@ -201,6 +205,7 @@ def plan_setup(
     disk_usage: Callable[[str], int] | None = None,
     writable: Callable[[str], bool] | None = None,
     uncompressed_probe: UncompressedProbe | None = None,
+    bucket_check: BucketCheck | None = None,
 ) -> SetupPlan:
     """Decides the cache, load format, io device and endpoint for ``runtime``.
 
@@ -223,6 +228,9 @@ def plan_setup(
             :func:`check_uncompressed`: a reason line naming the ``gs://`` path,
             a problem (the hub does not offer uncompressed models) or a warning
             (it could not be asked). ``None``: not checked.
+        bucket_check: for a ``gs://`` cache, :func:`hubmagic.gcs.check_bucket`'s
+            answer: a reason line when the bucket can be listed, written, read
+            and deleted, else a problem saying what is missing. ``None``: not checked.
 
     Returns:
         The :class:`SetupPlan`; nothing is changed until :func:`apply_plan`.
@@ -271,6 +279,8 @@ def plan_setup(
 
     if not _is_gcs(cache_dir):
         _check_cache_folder(cache_dir, load_format, free_bytes, can_write, problems, warnings)
+    elif bucket_check is not None and bucket_check.url == cache_dir:
+        _fold_bucket_check(bucket_check, remote_worker, reasons, warnings, problems)
     _check_packages(runtime, problems, warnings)
 
     env: list[tuple[str, str]] = [
@@ -347,15 +357,27 @@ def setup(
     if uncompressed:
         mirror = _check_endpoint(endpoint) if endpoint is not None else config.endpoint()
         probe = check_uncompressed(probe_handle, endpoint=mirror)
-    plan = plan_setup(
-        detect_runtime(),
-        mode,
-        cache=cache,
-        uncompressed=uncompressed,
-        io_device=io_device,
-        endpoint=endpoint,
-        uncompressed_probe=probe,
-    )
+    runtime = detect_runtime()
+
+    def make(bucket_check: BucketCheck | None = None) -> SetupPlan:
+        return plan_setup(
+            runtime,
+            mode,
+            cache=cache,
+            uncompressed=uncompressed,
+            io_device=io_device,
+            endpoint=endpoint,
+            uncompressed_probe=probe,
+            bucket_check=bucket_check,
+        )
+
+    plan = make()
+    if _is_gcs(plan.cache_dir):
+        # Before relying on a bucket, check it in seconds (a missing bucket made
+        # tensorflow_hub hang: tensorflow/hub#261, #50).
+        from hubmagic.gcs import check_bucket
+
+        plan = make(check_bucket(plan.cache_dir))
     if not dry_run:
         from hubmagic import session, tfhub
 
@@ -467,6 +489,34 @@ def models_from(cache_dir: str, load_format: str, probe: UncompressedProbe | Non
         return text
     where = "the gs:// cache" if _is_gcs(cache_dir) else "the cache folder"
     return f"{where} (each model downloaded once, compressed)"
+
+
+def _fold_bucket_check(
+    check: BucketCheck,
+    remote_worker: bool,
+    reasons: list[str],
+    warnings: list[str],
+    problems: list[Problem],
+) -> None:
+    if check.ok:
+        reasons.append(
+            f"gs:// cache checked in {check.seconds:.1f} s: these credentials can list, "
+            "write, read and delete objects there"
+        )
+        if remote_worker:
+            warnings.append(
+                "the check used this notebook's credentials; the TPU worker reads the "
+                "cache with its own service account, which needs roles/storage.objectViewer "
+                "on the bucket too"
+            )
+        return
+    problems.append(
+        Problem(
+            f"the gs:// cache {check.url} cannot be used: {check.error}",
+            "fix the bucket name or its permissions as the message says, or choose "
+            "another cache with --cache DIR|gs://bucket/prefix",
+        )
+    )
 
 
 def _fold_probe(
