@@ -114,3 +114,15 @@ def test_panel_and_hub_cache_show_a_gs_cache(
     shell.magic("hub_cache", f"rm {handle} --cache {url} --yes")
     assert "Removed 1 entry" in capsys.readouterr().out
     assert list(gcs.list_blobs(bucket)) == []
+
+
+def test_hubmagic_fetch_warms_a_gs_cache(gcs: Any, bucket: str, hub_server: Any) -> None:
+    from tests.test_cli_fetch import _fetch
+
+    url = f"gs://{bucket}/cache"
+    handles = [f"{hub_server.url}/google/tiny/1", f"{hub_server.url}/google/tiny/2"]
+    done = _fetch(*handles, "--cache", url, "--json")  # STORAGE_EMULATOR_HOST is inherited
+    assert done.returncode == 0, done.stderr
+    info = hubmagic.scan_cache(url)
+    assert sorted(e.handle or "" for e in info.entries) == sorted(handles)
+    assert {e.status for e in info.entries} == {hubmagic.Status.COMPLETE}
