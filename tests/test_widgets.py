@@ -131,10 +131,12 @@ def test_progress_row_follows_a_real_download_to_done(
     assert spy.seen[0]["text"] == "connecting"
     downloading = [s for s in spy.seen if s["phase"] is Phase.DOWNLOADING]
     assert downloading, "no byte events: the download was too fast to watch"
-    middle = downloading[len(downloading) // 2]
-    assert middle["text"] == "downloading"
-    assert f"/ {format_bytes(total)}" in middle["amount"] and "%" in middle["amount"]
-    assert 0.0 < middle["value"] < 1.0 and middle["style"] == ""
+    for shown in downloading:
+        assert shown["text"] == "downloading" and shown["style"] == ""
+        assert f"/ {format_bytes(total)}" in shown["amount"] and "%" in shown["amount"]
+        # The network is read ahead of extraction, so a byte event can already
+        # say 100% while the archive is still being unpacked.
+        assert 0.0 < shown["value"] <= 1.0
     assert any("/s" in s["amount"] and "left" in s["amount"] for s in downloading)
     assert "extracting" in [s["text"] for s in spy.seen]
 
