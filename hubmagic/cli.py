@@ -23,12 +23,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from types import FrameType
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 from urllib.parse import quote
 
 from hubmagic.errors import HubmagicError
 from hubmagic.progress import Phase, ProgressEvent
 from hubmagic.units import format_bytes, format_duration
+
+if TYPE_CHECKING:
+    from hubmagic.cache import CacheEntry, DeletePlan
 
 __all__ = ["CommandError", "build_parser", "main"]
 
@@ -439,12 +442,442 @@ def _run_fetch(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+# -- shared by info, setup and cache ----------------------------------------------------
+
+
+def _add_json(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--json", action="store_true", help=f"print {what} as JSON, for scripts")
+
+
+def _add_cache_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--cache",
+        metavar="DIR",
+        default=None,
+        help="cache folder or gs://bucket/prefix (default: TFHUB_CACHE_DIR, else tensorflow_hub's)",
+    )
+
+
+def _print_json(value: object) -> None:
+    print(json.dumps(value, indent=2))
+
+
+# -- info -----------------------------------------------------------------------------
+
+
+def _add_info(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "info",
+        help="runtime, evidence, settings and versions (what %%hub_info shows)",
+        description=(
+            "Print what was detected about this machine (platform, frontend, accelerator, "
+            "packages) and why, the settings in force, versions and a cache summary: paste it "
+            "into a bug report. TensorFlow is not imported."
+        ),
+    )
+    _add_json(parser, "runtime, evidence, settings, versions and cache summary")
+    parser.set_defaults(func=_run_info, command="info")
+
+
+def _info_dict() -> dict[str, object]:
+    import os
+    import platform
+
+    from hubmagic import config, session
+    from hubmagic.cache import scan_cache
+    from hubmagic.info import _version
+    from hubmagic.plan import models_from
+    from hubmagic.runtime import PACKAGE_NAMES, detect_runtime
+
+    runtime = detect_runtime()
+    scan = scan_cache()
+    cache_dir = config.cache_dir()
+    load_format = config.load_format()
+    return {
+        "runtime": {
+            "platform": runtime.platform,
+            "frontend": runtime.frontend,
+            "accelerator": runtime.accelerator,
+            "tpu_address": runtime.tpu_address,
+            "python": runtime.python,
+            "packages": {
+                name: (info.version if (info := runtime.package(name)) else None)
+                for name in PACKAGE_NAMES
+            },
+            "variables": dict(runtime.settings.items()),
+        },
+        "evidence": [
+            {"topic": e.topic, "conclusion": e.conclusion, "facts": list(e.facts)}
+            for e in runtime.evidence
+        ],
+        "settings": {
+            "cache_dir": cache_dir,
+            "cache_dir_is_default": not os.environ.get(config.TFHUB_CACHE_DIR),
+            "load_format": load_format,
+            "models_from": models_from(cache_dir, load_format),
+            "io_device": session.state.io_device,
+            "endpoint": config.endpoint(),
+            "offline": config.offline(),
+        },
+        "versions": {
+            name: _version(name) for name in ("hubmagic", "ipython", "ipywidgets", "requests")
+        },
+        "python": sys.version.split()[0],
+        "os": platform.platform(),
+        "cache": {
+            "cache_dir": scan.cache_dir,
+            "entries": len(scan.entries),
+            "size": scan.size,
+            "warnings": list(scan.warnings),
+        },
+    }
+
+
+def _run_info(args: argparse.Namespace) -> int:
+    if args.json:
+        _print_json(_info_dict())
+    else:
+        from hubmagic.info import info_text
+
+        print(info_text())
+    return 0
+
+
+# -- setup ----------------------------------------------------------------------------
+
+
+def _add_setup(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from hubmagic.plan import MODES
+
+    parser = subparsers.add_parser(
+        "setup",
+        help="plan where models are cached and how they load (what %%hub_setup decides)",
+        description=(
+            "Detect the runtime and plan the cache folder, load format, io device and "
+            "endpoint, saying why, like %hub_setup. A command cannot change the environment "
+            "of the shell that runs it, so nothing is applied: the plan is printed with the "
+            'export lines that apply it; eval "$(hubmagic setup --print-env)" applies it '
+            "to the current shell. Exit code 1 when the plan has problems."
+        ),
+    )
+    parser.add_argument(
+        "mode",
+        nargs="?",
+        default="auto",
+        choices=MODES,
+        help="auto (default: detect), or force a profile: local, cpu, gpu or tpu",
+    )
+    _add_cache_option(parser)
+    parser.add_argument(
+        "--uncompressed",
+        action="store_true",
+        help="read models straight from GCS (TFHUB_MODEL_LOAD_FORMAT=UNCOMPRESSED), "
+        "after asking the hub for one model in that format",
+    )
+    parser.add_argument(
+        "--probe",
+        metavar="HANDLE",
+        default=None,
+        help="with --uncompressed: the model to ask the hub about",
+    )
+    parser.add_argument(
+        "--io-device",
+        metavar="DEV",
+        default=None,
+        help="TensorFlow LoadOptions io device, e.g. /job:localhost",
+    )
+    parser.add_argument(
+        "--endpoint", metavar="URL", default=None, help="mirror for tfhub.dev / Kaggle"
+    )
+    parser.add_argument(
+        "--dry-run", action="store_true", help="only the plan, without the export lines"
+    )
+    parser.add_argument(
+        "--print-env",
+        action="store_true",
+        help="print only the shell export lines (for eval); the plan goes to stderr",
+    )
+    _add_json(parser, "the plan")
+    parser.set_defaults(func=_run_setup, command="setup", parser=parser)
+
+
+def _export_lines(env: tuple[tuple[str, str], ...]) -> list[str]:
+    import shlex
+
+    return [f"export {name}={shlex.quote(value)}" for name, value in env]
+
+
+def _setup_command(args: argparse.Namespace) -> str:
+    import shlex
+
+    words = [PROG, "setup"] + ([args.mode] if args.mode != "auto" else [])
+    for flag, value in (
+        ("--cache", args.cache),
+        ("--probe", args.probe),
+        ("--io-device", args.io_device),
+        ("--endpoint", args.endpoint),
+    ):
+        if value is not None:
+            words += [flag, value]
+    if args.uncompressed:
+        words.append("--uncompressed")
+    return " ".join(shlex.quote(w) for w in words)
+
+
+_IO_DEVICE_NOTE = (
+    "the io device {device} has no environment variable: it applies to hubmagic.load "
+    "after hubmagic.setup() or %hub_setup in Python, not to a shell"
+)
+
+
+def _run_setup(args: argparse.Namespace) -> int:
+    from hubmagic.plan import setup
+
+    usage: argparse.ArgumentParser = args.parser
+    if args.probe is not None and not args.uncompressed:
+        usage.error("--probe goes with --uncompressed")
+    if args.print_env and (args.dry_run or args.json):
+        usage.error("--print-env goes with neither --dry-run nor --json")
+    plan = setup(
+        args.mode,
+        cache=args.cache,
+        uncompressed=args.uncompressed,
+        io_device=args.io_device,
+        endpoint=args.endpoint,
+        dry_run=True,
+        probe_handle=args.probe,
+    )
+    exports = _export_lines(plan.env)
+    note = _IO_DEVICE_NOTE.format(device=plan.io_device) if plan.io_device else None
+    if args.json:
+        _print_json(
+            {
+                "mode": plan.mode,
+                "cache_dir": plan.cache_dir,
+                "load_format": plan.load_format,
+                "io_device": plan.io_device,
+                "endpoint": plan.endpoint,
+                "models_from": plan.models_from,
+                "env": dict(plan.env),
+                "exports": exports,
+                "reasons": list(plan.reasons),
+                "warnings": list(plan.warnings),
+                "problems": [asdict(p) for p in plan.problems],
+                "runtime": plan.runtime.summary,
+                "ok": plan.ok,
+                "applied": False,
+            }
+        )
+    elif args.print_env:
+        sys.stderr.write(plan.describe() + "\n")
+        if plan.ok:
+            print("\n".join(exports))
+            if note:
+                print(f"# {note}")
+    else:
+        print(plan.describe())
+        if args.dry_run:
+            print("(dry run: nothing was changed)")
+        elif plan.ok:
+            print()
+            print("A command cannot change the shell that runs it; to apply the plan, run")
+            print(f'  eval "$({_setup_command(args)} --print-env)"')
+            print("or paste:")
+            print("\n".join(f"  {line}" for line in exports))
+            if note:
+                print(f"Note: {note}.")
+    sys.stdout.flush()
+    if not plan.ok:
+        count = len(plan.problems)
+        raise CommandError(
+            f"the plan has {count} problem{'s' if count != 1 else ''} (see 'Problems:'); "
+            "nothing to apply until they are fixed"
+        )
+    return 0
+
+
+# -- cache ----------------------------------------------------------------------------
+
+
+def _size_arg(text: str) -> int:
+    from hubmagic.config import parse_size
+
+    try:
+        return parse_size(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _add_cache(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "cache",
+        help="list, verify and clean the model cache (what %%hub_cache does)",
+        description=(
+            "List, verify and clean the model cache. rm, repair, prune and clear print what "
+            "they would delete and how much it frees, and delete only with --yes (each "
+            "model under its lock: what another process is downloading is not touched)."
+        ),
+    )
+    actions = parser.add_subparsers(title="actions", metavar="ACTION", dest="action")
+    actions.required = True
+
+    def action(name: str, help_text: str, *, destructive: bool = False) -> argparse.ArgumentParser:
+        sub = actions.add_parser(name, help=help_text, description=help_text)
+        _add_cache_option(sub)
+        _add_json(sub, "the plan (and the result with --yes)" if destructive else "the report")
+        if destructive:
+            sub.add_argument(
+                "--yes", action="store_true", help="really delete (without it: only the plan)"
+            )
+        sub.set_defaults(func=_run_cache, command=f"cache {name}")
+        return sub
+
+    action("ls", "list every entry: status, size, last used, handle")
+    action("verify", "check every entry; exit code 1 when one needs attention")
+    rm = action(
+        "rm", "remove the entries of the given handles, cache keys or paths", destructive=True
+    )
+    rm.add_argument("handles", metavar="HANDLE", nargs="+", help="handles, cache keys or paths")
+    action("repair", "remove partial folders, orphan tmp folders and stale locks", destructive=True)
+    prune = action(
+        "prune", "remove least recently used models until the cache fits", destructive=True
+    )
+    prune.add_argument(
+        "--max-size",
+        metavar="SIZE",
+        type=_size_arg,
+        required=True,
+        help="the size to keep the cache under, e.g. 500M or 20G",
+    )
+    action("clear", "remove every entry (those being downloaded are skipped)", destructive=True)
+
+
+def _entry_dict(entry: CacheEntry) -> dict[str, object]:
+    return {
+        "key": entry.key,
+        "handle": entry.handle,
+        "path": entry.path,
+        "status": entry.status.value,
+        "problem": entry.problem,
+        "size": entry.size,
+        "model_size": entry.model_size,
+        "last_used": entry.last_used,
+        "lock_holder": entry.lock_holder.label if entry.lock_holder else None,
+        "leftovers": list(entry.leftovers),
+    }
+
+
+def _plan_dict(plan: DeletePlan) -> dict[str, object]:
+    return {
+        "action": plan.action,
+        "cache_dir": plan.cache_dir,
+        "items": [
+            {
+                "key": i.entry.key,
+                "handle": i.entry.handle,
+                "names": list(i.names),
+                "size": i.size,
+            }
+            for i in plan.items
+        ],
+        "expected_freed_size": plan.expected_freed_size,
+        "skipped": [{"label": label, "reason": why} for label, why in plan.skipped],
+    }
+
+
+def _run_cache(args: argparse.Namespace) -> int:
+    from hubmagic import cache as cache_api
+
+    if args.action in ("ls", "verify"):
+        info = cache_api.scan_cache(args.cache)
+        if args.action == "ls":
+            if args.json:
+                _print_json(
+                    {
+                        "cache_dir": info.cache_dir,
+                        "entries": [_entry_dict(e) for e in info.entries],
+                        "count": len(info.entries),
+                        "size": info.size,
+                        "warnings": list(info.warnings),
+                    }
+                )
+            else:
+                print(info.export_as_table())
+            return 0
+        bad = [
+            e for e in info.entries if e.problem and e.status is not cache_api.Status.DOWNLOADING
+        ]
+        if args.json:
+            _print_json(
+                {
+                    "cache_dir": info.cache_dir,
+                    "ok": not bad,
+                    "count": len(info.entries),
+                    "problems": [_entry_dict(e) for e in bad],
+                    "warnings": list(info.warnings),
+                }
+            )
+        elif not bad:
+            print(f"All {len(info.entries)} entries in {info.cache_dir} are complete.")
+        else:
+            print(f"{len(bad)} of {len(info.entries)} entries need attention:")
+            for e in bad:
+                print(f"  {e.status.value}: {e.label}: {e.problem}")
+            print(f"Fix them with: {PROG} cache repair --yes")
+        return 1 if bad else 0
+
+    plans: dict[str, Callable[[], DeletePlan]] = {
+        "rm": lambda: cache_api.plan_delete(args.handles, args.cache),
+        "repair": lambda: cache_api.plan_repair(args.cache),
+        "clear": lambda: cache_api.plan_clear(args.cache),
+        "prune": lambda: cache_api.plan_prune(args.max_size, args.cache),
+    }
+    plan = plans[args.action]()
+    result = plan.execute() if args.yes and plan.items else None
+    if args.json:
+        report = _plan_dict(plan)
+        report["executed"] = result is not None
+        report["result"] = None
+        if result is not None:
+            report["result"] = {
+                "removed": list(result.removed),
+                "freed_size": result.freed_size,
+                "skipped": [{"label": label, "reason": why} for label, why in result.skipped],
+            }
+        _print_json(report)
+    else:
+        print(plan.describe())
+        if result is not None:
+            print(result.describe())
+        elif plan.items:
+            print("Nothing was deleted: run again with --yes to do it.")
+    sys.stdout.flush()
+    # Entries planned but not removed (a download took their lock meanwhile), and
+    # rm --yes targets that are being downloaded, are failures: what was asked did not happen.
+    not_done = list(result.skipped[len(plan.skipped) :]) if result is not None else []
+    if args.action == "rm" and args.yes:
+        busy = [
+            (i.entry.label, "being downloaded; only its leftovers were planned")
+            for i in plan.items
+            if i.entry.status is cache_api.Status.DOWNLOADING
+        ]
+        not_done = [*plan.skipped, *busy, *not_done]
+    if not_done:
+        raise CommandError(
+            "not removed: " + "; ".join(f"{label} ({why})" for label, why in not_done)
+        )
+    return 0
+
+
 # -- main -----------------------------------------------------------------------------
 
 _Subparsers = argparse._SubParsersAction  # the type add_subparsers() returns
 _SUBCOMMANDS: tuple[Callable[[_Subparsers[argparse.ArgumentParser]], None], ...] = (
     _add_serve,
     _add_fetch,
+    _add_info,
+    _add_setup,
+    _add_cache,
 )
 
 
