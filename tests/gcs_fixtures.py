@@ -53,10 +53,13 @@ def gcs_emulator() -> Iterator[str]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     deadline = time.monotonic() + 20
     while True:
         try:
-            urllib.request.urlopen(f"{url}/storage/v1/b", timeout=1).close()
+            # No proxy: this runs before the per-test env cleanup, and the
+            # emulator is on loopback whatever http_proxy says.
+            direct.open(f"{url}/storage/v1/b", timeout=1).close()
             break
         except OSError:
             if process.poll() is not None or time.monotonic() > deadline:
