@@ -2,8 +2,8 @@
 
 Load it with ``pytest_plugins = ["tests.hub_fixtures"]`` in a conftest, or
 ``pytest -p tests.hub_fixtures``. Importing this module does not import
-TensorFlow; the model builders import it when called, and the model fixtures
-skip the test when TensorFlow is not installed.
+TensorFlow; the model builders (from :mod:`hubmagic.samples`) import it when
+called, and the model fixtures skip the test when TensorFlow is not installed.
 
 Fixtures:
     saved_models_dir (session): a folder holding ``google/tiny/1``
@@ -25,91 +25,13 @@ from typing import Any
 
 import pytest
 
+from hubmagic.samples import BIG_1, TINY_1, TINY_2, build_big, build_tiny
 from hubmagic.server import HubServer
 
-TINY_1 = "google/tiny/1"
-TINY_2 = "google/tiny/2"
-BIG_1 = "google/big/1"
+__all__ = ["BIG_1", "BIG_MB", "TINY_1", "TINY_2", "build_big", "build_tiny"]
+
 BIG_MB = 54
 """Size of the variable of ``google/big/1`` in MB (10**6 bytes): 13.5M float32."""
-
-
-def _import_tf() -> Any:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow as tf
-
-    return tf
-
-
-def build_tiny(path: str | os.PathLike[str], w: float = 2.0, b: float = 1.0) -> Path:
-    """Saves a SavedModel computing ``x * w + b`` on a float32 vector.
-
-    ``w`` and ``b`` are ``tf.Variable``s; the model has ``__call__`` and a
-    ``serving_default`` signature (output key ``output_0``).
-
-    Args:
-        path: Folder to write (created).
-        w: The factor.
-        b: The offset.
-
-    Returns:
-        ``path`` as a Path.
-    """
-    tf = _import_tf()
-
-    class Tiny(tf.Module):
-        def __init__(self) -> None:
-            super().__init__(name="tiny")
-            self.w = tf.Variable(w, dtype=tf.float32, name="w")
-            self.b = tf.Variable(b, dtype=tf.float32, name="b")
-
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.float32)])
-        def __call__(self, x: Any) -> Any:
-            return x * self.w + self.b
-
-    module = Tiny()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tf.saved_model.save(
-        module,
-        str(out),
-        signatures={"serving_default": module.__call__.get_concrete_function()},
-    )
-    return out
-
-
-def build_big(path: str | os.PathLike[str], mb: float = BIG_MB, seed: int = 0) -> Path:
-    """Saves a SavedModel holding one random float32 variable of ``mb`` MB.
-
-    Its ``__call__(x)`` (float32 vector) returns ``x * reduce_mean(v)``.
-
-    Args:
-        path: Folder to write (created).
-        mb: Size of the variable in MB (10**6 bytes).
-        seed: Seed of the random values (same seed, same bytes).
-
-    Returns:
-        ``path`` as a Path.
-    """
-    tf = _import_tf()
-    import numpy as np
-
-    values = np.random.default_rng(seed).standard_normal(int(mb * 1_000_000) // 4, np.float32)
-
-    class Big(tf.Module):
-        def __init__(self) -> None:
-            super().__init__(name="big")
-            self.v = tf.Variable(values, name="v")
-
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.float32)])
-        def __call__(self, x: Any) -> Any:
-            return x * tf.reduce_mean(self.v)
-
-    module = Big()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tf.saved_model.save(module, str(out))
-    return out
 
 
 @pytest.fixture(scope="session")
@@ -120,7 +42,7 @@ def saved_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("hub_models")
     build_tiny(root / TINY_1, 2.0, 1.0)
     build_tiny(root / TINY_2, 3.0, 0.0)
-    build_big(root / BIG_1)
+    build_big(root / BIG_1, BIG_MB)
     return root
 
 
