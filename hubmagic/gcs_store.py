@@ -54,7 +54,7 @@ from typing import Any
 from hubmagic import config, gcs
 from hubmagic.errors import GcsError
 from hubmagic.savedmodel import GRAPH_FILES
-from hubmagic.store import DESCRIPTOR_SUFFIX, LOCK_SUFFIX, TMP_SUFFIX, Item, LocalStore
+from hubmagic.store import TMP_SUFFIX, CacheNames, Item, LocalStore
 
 UPLOAD_CHUNK = 16 * 1024 * 1024
 """Chunk of resumable uploads; files above it are uploaded in resumable chunks."""
@@ -173,7 +173,7 @@ class _Pipeline:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 
-class GcsStore:
+class GcsStore(CacheNames):
     """A cache root ``gs://bucket/prefix`` (the prefix may be empty).
 
     Args:
@@ -256,18 +256,6 @@ class GcsStore:
     # -- names --------------------------------------------------------------
     def path(self, name: str) -> str:
         return f"{self.root}/{name}" if name else self.root
-
-    @staticmethod
-    def lock_name(key: str) -> str:
-        return key + LOCK_SUFFIX
-
-    @staticmethod
-    def tmp_name(key: str, uid: str) -> str:
-        return f"{key}.{uid}{TMP_SUFFIX}"
-
-    @staticmethod
-    def descriptor_name(key: str) -> str:
-        return key + DESCRIPTOR_SUFFIX
 
     # -- reading ------------------------------------------------------------
     def folder_files(self, name: str) -> dict[str, int] | None:

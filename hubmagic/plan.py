@@ -243,7 +243,7 @@ def plan_setup(
         raise InvalidSettingError(
             f"mode={mode!r} is not a setup mode: use one of {', '.join(MODES)}."
         )
-    free_bytes = _free_bytes if disk_usage is None else disk_usage
+    free_bytes = disk_free if disk_usage is None else disk_usage
     can_write = _can_write if writable is None else writable
     reasons: list[str] = []
     warnings: list[str] = []
@@ -782,7 +782,8 @@ def _can_write(path: str) -> bool:
     return os.path.isdir(existing) and os.access(existing, os.W_OK | os.X_OK)
 
 
-def _free_bytes(path: str) -> int:
+def disk_free(path: str) -> int:
+    """Free bytes on the disk that holds ``path`` (or would: its nearest existing parent)."""
     return shutil.disk_usage(_nearest_existing(path)).free
 
 

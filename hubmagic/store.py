@@ -154,18 +154,8 @@ def open_store(cache_dir: str) -> Store:
     return LocalStore(cache_dir)
 
 
-class LocalStore:
-    """A cache root on a local or mounted file system."""
-
-    def __init__(self, root: str) -> None:
-        self.root = os.path.abspath(os.path.expanduser(root))
-
-    def __repr__(self) -> str:
-        return f"LocalStore({self.root!r})"
-
-    # -- names --------------------------------------------------------------
-    def path(self, name: str) -> str:
-        return os.path.join(self.root, name)
+class CacheNames:
+    """tensorflow_hub's names beside a model folder; the same in every store."""
 
     @staticmethod
     def lock_name(key: str) -> str:
@@ -178,6 +168,20 @@ class LocalStore:
     @staticmethod
     def descriptor_name(key: str) -> str:
         return key + DESCRIPTOR_SUFFIX
+
+
+class LocalStore(CacheNames):
+    """A cache root on a local or mounted file system."""
+
+    def __init__(self, root: str) -> None:
+        self.root = os.path.abspath(os.path.expanduser(root))
+
+    def __repr__(self) -> str:
+        return f"LocalStore({self.root!r})"
+
+    # -- names --------------------------------------------------------------
+    def path(self, name: str) -> str:
+        return os.path.join(self.root, name)
 
     # -- reading ------------------------------------------------------------
     def exists(self) -> bool:

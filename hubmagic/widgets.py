@@ -295,10 +295,10 @@ class WidgetProgress:
 def _free_space(cache_dir: str) -> str:
     if cache_dir.startswith("gs://"):
         return "n/a (gs:// cache)"
-    from hubmagic.plan import _free_bytes  # the core's free-space check, for %hub_setup too
+    from hubmagic.plan import disk_free  # the core's free-space check, for %hub_setup too
 
     try:
-        return format_bytes(_free_bytes(cache_dir))
+        return format_bytes(disk_free(cache_dir))
     except OSError as exc:
         return f"unknown ({exc.strerror or exc})"
 

@@ -14,23 +14,15 @@ import pytest
 from hubmagic.handle import cache_key
 from hubmagic.lock import lock_content, new_uid
 from hubmagic.server import HubServer
+from tests.subprocess_env import repo_env
 
-REPO = Path(__file__).resolve().parents[1]
 TIMEOUT = 120
-
-
-def _env(**extra: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-    env["PYTHONUNBUFFERED"] = "1"
-    env.update(extra)
-    return env
 
 
 def _run(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "hubmagic", *args],
-        env=_env(**env),
+        env=repo_env(**env),
         capture_output=True,
         text=True,
         timeout=TIMEOUT,
@@ -299,7 +291,7 @@ print(loaded)
 """
     result = subprocess.run(
         [sys.executable, "-c", code],
-        env=_env(TFHUB_CACHE_DIR=cache),
+        env=repo_env(TFHUB_CACHE_DIR=cache),
         capture_output=True,
         text=True,
         timeout=TIMEOUT,

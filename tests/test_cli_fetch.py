@@ -16,23 +16,15 @@ from hubmagic.cli import FetchProgress
 from hubmagic.handle import cache_key
 from hubmagic.progress import Phase, ProgressEvent
 from hubmagic.server import HubServer
+from tests.subprocess_env import repo_env
 
-REPO = Path(__file__).resolve().parents[1]
 TIMEOUT = 120
-
-
-def _env(**extra: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-    env["PYTHONUNBUFFERED"] = "1"
-    env.update(extra)
-    return env
 
 
 def _fetch(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "hubmagic", "fetch", *args],
-        env=_env(**env),
+        env=repo_env(**env),
         capture_output=True,
         text=True,
         timeout=TIMEOUT,
@@ -125,7 +117,7 @@ def test_fetch_never_imports_tensorflow(hub_server: HubServer, cache: str) -> No
     )
     result = subprocess.run(
         [sys.executable, "-c", code],
-        env=_env(),
+        env=repo_env(),
         capture_output=True,
         text=True,
         timeout=TIMEOUT,
@@ -140,7 +132,7 @@ def test_a_terminal_gets_progress_lines_and_a_summary(hub_server: HubServer, cac
     master, slave = pty.openpty()
     proc = subprocess.Popen(
         [sys.executable, "-m", "hubmagic", "fetch", *handles, "--cache", cache],
-        env=_env(),
+        env=repo_env(),
         stdout=slave,
         stderr=subprocess.PIPE,
         text=True,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import os
 import queue
 import re
 import signal
@@ -18,21 +17,15 @@ from pathlib import Path
 import pytest
 import requests
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.subprocess_env import repo_env
+
 STARTUP_TIMEOUT = 60
-
-
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
 
 
 def _hubmagic(*args: str, timeout: float = STARTUP_TIMEOUT) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "hubmagic", *args],
-        env=_env(),
+        env=repo_env(),
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -46,7 +39,7 @@ class Serve:
     def __init__(self, *args: str) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "hubmagic", "serve", *args],
-            env=_env(),
+            env=repo_env(),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
