@@ -184,8 +184,6 @@ class LocalStore(CacheNames):
         return os.path.join(self.root, name)
 
     # -- reading ------------------------------------------------------------
-    def exists(self) -> bool:
-        return os.path.isdir(self.root)
 
     def folder_files(self, name: str) -> dict[str, int] | None:
         """The files of folder ``name`` with sizes, or ``None`` if it is not a folder."""
@@ -251,12 +249,6 @@ class LocalStore(CacheNames):
             with open(self.path(name), encoding="utf-8", errors="replace") as f:
                 return f.read()
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-            return None
-
-    def mtime(self, name: str) -> float | None:
-        try:
-            return os.stat(self.path(name)).st_mtime
-        except FileNotFoundError:
             return None
 
     def tree_size(self, name: str) -> int:
