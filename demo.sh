@@ -138,7 +138,7 @@ trap stop_all EXIT
 say "sample models in $MODELS"
 # TensorFlow's start-up noise goes to a log, shown when the build fails.
 BUILD_LOG=$DEMO_DIR/build.log
-if ! "$PY" -m hubmagic.samples "$MODELS" --big-mb "$BIG_MB" 2>"$BUILD_LOG"; then
+if ! "$PY" -m tools.samples "$MODELS" --big-mb "$BIG_MB" 2>"$BUILD_LOG"; then
   echo "demo.sh: error: building the sample models failed; the end of $BUILD_LOG:" >&2
   tail -n 30 "$BUILD_LOG" >&2
   exit 1

@@ -16,7 +16,7 @@ subprocess with an empty cache, ``--repeat`` times (median):
 * ``curl -s URL | tar -xz -C DIR`` (the whole pipeline);
 * reading the archive file through ``isal.igzip``, ``isal.igzip_threaded`` and
   ``gzip`` (zlib) in 1 MiB reads: decompression alone, nothing written;
-* ``hubmagic.extract.extract_tar`` on the archive file: hubmagic without HTTP.
+* ``hubmagic.core.extract.extract_tar`` on the archive file: hubmagic without HTTP.
 
 It also times cache hits (a second resolve on a filled cache, many calls, in
 one process after import), reads the peak RSS (``VmHWM``) of the download
@@ -183,7 +183,7 @@ def _child_decompress(archive: str, impl: str) -> int:
 
 
 def _child_extract(archive: str, dest: str) -> int:
-    from hubmagic.extract import extract_tar
+    from hubmagic.core.extract import extract_tar
 
     def extract() -> int:
         with open(archive, "rb", buffering=0) as raw:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from hubmagic.cache import (
+    from hubmagic.core.cache import (
         CacheEntry,
         CacheInfo,
         DeletePlan,
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
         prune,
         scan_cache,
     )
-    from hubmagic.errors import (
+    from hubmagic.core.errors import (
         AccessDeniedError,
         ArchiveError,
         CacheError,
@@ -46,64 +46,64 @@ if TYPE_CHECKING:
         UncompressedNotSupportedError,
         UnsafeArchiveError,
     )
-    from hubmagic.handle import Handle, HandleKind
-    from hubmagic.handle import parse as parse_handle
-    from hubmagic.loader import Loaded, load, load_model
-    from hubmagic.plan import Problem, SetupPlan, apply_plan, plan_setup, setup
-    from hubmagic.progress import Phase, ProgressEvent
-    from hubmagic.resolver import CacheRepairWarning, Resolved, resolve, resolve_model
-    from hubmagic.runtime import Runtime, detect_runtime
-    from hubmagic.widgets import panel
+    from hubmagic.core.handle import Handle, HandleKind
+    from hubmagic.core.handle import parse as parse_handle
+    from hubmagic.core.progress import Phase, ProgressEvent
+    from hubmagic.core.resolver import CacheRepairWarning, Resolved, resolve, resolve_model
+    from hubmagic.plan.decide import Problem, SetupPlan, apply_plan, plan_setup, setup
+    from hubmagic.plan.runtime import Runtime, detect_runtime
+    from hubmagic.tf.loader import Loaded, load, load_model
+    from hubmagic.ui.widgets import panel
 
 # Names are imported on first use (PEP 562), so that `import hubmagic` and
 # `%load_ext hubmagic` load only what they need (see benchmarks/bench_import.py).
 _EXPORTS: dict[str, tuple[str, str]] = {
-    "AccessDeniedError": ("hubmagic.errors", "AccessDeniedError"),
-    "ArchiveError": ("hubmagic.errors", "ArchiveError"),
-    "CacheEntry": ("hubmagic.cache", "CacheEntry"),
-    "CacheError": ("hubmagic.errors", "CacheError"),
-    "CacheInfo": ("hubmagic.cache", "CacheInfo"),
-    "CacheRepairWarning": ("hubmagic.resolver", "CacheRepairWarning"),
-    "DeletePlan": ("hubmagic.cache", "DeletePlan"),
-    "DeleteResult": ("hubmagic.cache", "DeleteResult"),
-    "DownloadError": ("hubmagic.errors", "DownloadError"),
-    "GcsError": ("hubmagic.errors", "GcsError"),
-    "Handle": ("hubmagic.handle", "Handle"),
-    "HandleKind": ("hubmagic.handle", "HandleKind"),
-    "HttpError": ("hubmagic.errors", "HttpError"),
-    "HubmagicError": ("hubmagic.errors", "HubmagicError"),
-    "InvalidHandleError": ("hubmagic.errors", "InvalidHandleError"),
-    "InvalidSettingError": ("hubmagic.errors", "InvalidSettingError"),
-    "Loaded": ("hubmagic.loader", "Loaded"),
-    "MissingDependencyError": ("hubmagic.errors", "MissingDependencyError"),
-    "ModelNotFoundError": ("hubmagic.errors", "ModelNotFoundError"),
-    "NotASavedModelError": ("hubmagic.errors", "NotASavedModelError"),
-    "OfflineError": ("hubmagic.errors", "OfflineError"),
-    "Phase": ("hubmagic.progress", "Phase"),
-    "Problem": ("hubmagic.plan", "Problem"),
-    "ProgressEvent": ("hubmagic.progress", "ProgressEvent"),
-    "Resolved": ("hubmagic.resolver", "Resolved"),
-    "Runtime": ("hubmagic.runtime", "Runtime"),
-    "SetupPlan": ("hubmagic.plan", "SetupPlan"),
-    "Status": ("hubmagic.cache", "Status"),
-    "UncompressedNotSupportedError": ("hubmagic.errors", "UncompressedNotSupportedError"),
-    "UnsafeArchiveError": ("hubmagic.errors", "UnsafeArchiveError"),
-    "apply_plan": ("hubmagic.plan", "apply_plan"),
-    "detect_runtime": ("hubmagic.runtime", "detect_runtime"),
-    "load": ("hubmagic.loader", "load"),
-    "load_model": ("hubmagic.loader", "load_model"),
-    "panel": ("hubmagic.widgets", "panel"),
-    "parse_handle": ("hubmagic.handle", "parse"),
-    "plan_clear": ("hubmagic.cache", "plan_clear"),
-    "plan_delete": ("hubmagic.cache", "plan_delete"),
-    "plan_prune": ("hubmagic.cache", "plan_prune"),
-    "plan_repair": ("hubmagic.cache", "plan_repair"),
-    "plan_setup": ("hubmagic.plan", "plan_setup"),
-    "prune": ("hubmagic.cache", "prune"),
-    "resolve": ("hubmagic.resolver", "resolve"),
-    "resolve_model": ("hubmagic.resolver", "resolve_model"),
-    "scan_cache": ("hubmagic.cache", "scan_cache"),
-    "setup": ("hubmagic.plan", "setup"),
+    "AccessDeniedError": ("hubmagic.core.errors", "AccessDeniedError"),
+    "ArchiveError": ("hubmagic.core.errors", "ArchiveError"),
+    "CacheEntry": ("hubmagic.core.cache", "CacheEntry"),
+    "CacheError": ("hubmagic.core.errors", "CacheError"),
+    "CacheInfo": ("hubmagic.core.cache", "CacheInfo"),
+    "CacheRepairWarning": ("hubmagic.core.resolver", "CacheRepairWarning"),
+    "DeletePlan": ("hubmagic.core.cache", "DeletePlan"),
+    "DeleteResult": ("hubmagic.core.cache", "DeleteResult"),
+    "DownloadError": ("hubmagic.core.errors", "DownloadError"),
+    "GcsError": ("hubmagic.core.errors", "GcsError"),
+    "Handle": ("hubmagic.core.handle", "Handle"),
+    "HandleKind": ("hubmagic.core.handle", "HandleKind"),
+    "HttpError": ("hubmagic.core.errors", "HttpError"),
+    "HubmagicError": ("hubmagic.core.errors", "HubmagicError"),
+    "InvalidHandleError": ("hubmagic.core.errors", "InvalidHandleError"),
+    "InvalidSettingError": ("hubmagic.core.errors", "InvalidSettingError"),
+    "Loaded": ("hubmagic.tf.loader", "Loaded"),
+    "MissingDependencyError": ("hubmagic.core.errors", "MissingDependencyError"),
+    "ModelNotFoundError": ("hubmagic.core.errors", "ModelNotFoundError"),
+    "NotASavedModelError": ("hubmagic.core.errors", "NotASavedModelError"),
+    "OfflineError": ("hubmagic.core.errors", "OfflineError"),
+    "Phase": ("hubmagic.core.progress", "Phase"),
+    "Problem": ("hubmagic.plan.decide", "Problem"),
+    "ProgressEvent": ("hubmagic.core.progress", "ProgressEvent"),
+    "Resolved": ("hubmagic.core.resolver", "Resolved"),
+    "Runtime": ("hubmagic.plan.runtime", "Runtime"),
+    "SetupPlan": ("hubmagic.plan.decide", "SetupPlan"),
+    "Status": ("hubmagic.core.cache", "Status"),
+    "UncompressedNotSupportedError": ("hubmagic.core.errors", "UncompressedNotSupportedError"),
+    "UnsafeArchiveError": ("hubmagic.core.errors", "UnsafeArchiveError"),
+    "apply_plan": ("hubmagic.plan.decide", "apply_plan"),
+    "detect_runtime": ("hubmagic.plan.runtime", "detect_runtime"),
+    "load": ("hubmagic.tf.loader", "load"),
+    "load_model": ("hubmagic.tf.loader", "load_model"),
+    "panel": ("hubmagic.ui.widgets", "panel"),
+    "parse_handle": ("hubmagic.core.handle", "parse"),
+    "plan_clear": ("hubmagic.core.cache", "plan_clear"),
+    "plan_delete": ("hubmagic.core.cache", "plan_delete"),
+    "plan_prune": ("hubmagic.core.cache", "plan_prune"),
+    "plan_repair": ("hubmagic.core.cache", "plan_repair"),
+    "plan_setup": ("hubmagic.plan.decide", "plan_setup"),
+    "prune": ("hubmagic.core.cache", "prune"),
+    "resolve": ("hubmagic.core.resolver", "resolve"),
+    "resolve_model": ("hubmagic.core.resolver", "resolve_model"),
+    "scan_cache": ("hubmagic.core.cache", "scan_cache"),
+    "setup": ("hubmagic.plan.decide", "setup"),
 }
 
 
@@ -127,14 +127,14 @@ __version__ = "0.1.0"
 
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext hubmagic``: registers the magics; imports nothing heavy."""
-    from hubmagic.magics import load as load_magics
+    from hubmagic.ui.magics import load as load_magics
 
     load_magics(ipython)
 
 
 def unload_ipython_extension(ipython: Any) -> None:
     """``%unload_ext hubmagic``: removes the magics and the tensorflow_hub plug."""
-    from hubmagic.magics import unload
+    from hubmagic.ui.magics import unload
 
     unload(ipython)
 

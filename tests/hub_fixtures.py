@@ -2,7 +2,7 @@
 
 Load it with ``pytest_plugins = ["tests.hub_fixtures"]`` in a conftest, or
 ``pytest -p tests.hub_fixtures``. Importing this module does not import
-TensorFlow; the model builders (from :mod:`hubmagic.samples`) import it when
+TensorFlow; the model builders (from :mod:`tools.samples`) import it when
 called, and the model fixtures skip the test when TensorFlow is not installed.
 
 Fixtures:
@@ -25,8 +25,8 @@ from typing import Any
 
 import pytest
 
-from hubmagic.samples import BIG_1, TINY_1, TINY_2, build_big, build_tiny
 from hubmagic.server import HubServer
+from tools.samples import BIG_1, TINY_1, TINY_2, build_big, build_tiny
 
 __all__ = ["BIG_1", "BIG_MB", "TINY_1", "TINY_2", "build_big", "build_tiny"]
 

@@ -12,7 +12,7 @@ VENV=${HUBMAGIC_TEST_VENV:-.venv}
 # there too, in a second venv on the same Python (3.11 here; Colab has 3.12).
 COLAB_VENV=${HUBMAGIC_COLAB_VENV:-.venv-ipy7}
 COLAB_PINS=("ipython==7.34.0" "ipywidgets==7.7.1")
-COLAB_TESTS=(tests/test_magics.py tests/test_widgets.py)
+COLAB_TESTS=(tests/ui/test_magics.py tests/ui/test_widgets.py)
 
 pip_install() {
   "$1/bin/python" -m pip install --quiet --disable-pip-version-check "${@:2}"
@@ -27,7 +27,7 @@ for venv in "$VENV" "$COLAB_VENV"; do
 done
 echo "== installing hubmagic[tf,test,browser] into $VENV"
 pip_install "$VENV" -e '.[tf,test,browser]'
-# The browser tests (tests/test_browser.py) drive Debian's chromium through
+# The browser tests (tests/ui/test_browser.py) drive Debian's chromium through
 # Playwright; Playwright's own browser download (`playwright install`) is never
 # used. Without chromium those tests fail, saying what to install.
 CHROMIUM=/usr/bin/chromium
@@ -38,7 +38,7 @@ if [ ! -x "$CHROMIUM" ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium
   else
     echo "== $CHROMIUM is missing and this is not root: not installing it;" \
-      "tests/test_browser.py will FAIL (as root: apt-get install chromium)" >&2
+      "tests/ui/test_browser.py will FAIL (as root: apt-get install chromium)" >&2
   fi
 fi
 echo "== installing hubmagic[tf,test] with ${COLAB_PINS[*]} into $COLAB_VENV"

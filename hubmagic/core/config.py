@@ -1,0 +1,198 @@
+"""Every environment variable and default hubmagic reads, in one place.
+
+Values are read by functions at call time, never at import, so that a notebook
+can change ``os.environ`` between two calls (as tensorflow_hub allows) and tests
+can simply set the environment.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from collections.abc import Mapping
+
+from hubmagic.core.errors import InvalidSettingError
+
+# tensorflow_hub's own variables: same names, same meaning.
+TFHUB_CACHE_DIR = "TFHUB_CACHE_DIR"
+TFHUB_MODEL_LOAD_FORMAT = "TFHUB_MODEL_LOAD_FORMAT"
+TFHUB_DOWNLOAD_PROGRESS = "TFHUB_DOWNLOAD_PROGRESS"
+
+# hubmagic's own.
+HUBMAGIC_ENDPOINT = "HUBMAGIC_ENDPOINT"
+HUBMAGIC_OFFLINE = "HUBMAGIC_OFFLINE"
+HUBMAGIC_LOCK_TIMEOUT = "HUBMAGIC_LOCK_TIMEOUT"
+HUBMAGIC_MAX_EXTRACT_BYTES = "HUBMAGIC_MAX_EXTRACT_BYTES"
+HUBMAGIC_CONNECT_TIMEOUT = "HUBMAGIC_CONNECT_TIMEOUT"
+HUBMAGIC_READ_TIMEOUT = "HUBMAGIC_READ_TIMEOUT"
+HUBMAGIC_RETRIES = "HUBMAGIC_RETRIES"
+HUBMAGIC_PROGRESS = "HUBMAGIC_PROGRESS"
+HUBMAGIC_RETRY_BACKOFF = "HUBMAGIC_RETRY_BACKOFF"
+
+# Progress renderers of the magics: HUBMAGIC_PROGRESS, or %config HubMagics.progress.
+PROGRESS_MODES = ("auto", "widget", "text", "off")
+
+COMPRESSED = "COMPRESSED"
+UNCOMPRESSED = "UNCOMPRESSED"
+AUTO = "AUTO"
+LOAD_FORMATS = (COMPRESSED, UNCOMPRESSED, AUTO)
+
+# tensorflow_hub takes a lock over after 10 minutes with no visible progress
+# from its holder (compressed_module_resolver.LOCK_FILE_TIMEOUT_SEC). We keep
+# that rule for holders on other hosts, where we cannot tell if they are alive.
+DEFAULT_LOCK_TIMEOUT_S = 600.0
+DEFAULT_MAX_EXTRACT_BYTES = 64 * 1024**3
+DEFAULT_CONNECT_TIMEOUT_S = 15.0
+DEFAULT_READ_TIMEOUT_S = 60.0
+DEFAULT_RETRIES = 5
+DEFAULT_RETRY_BACKOFF_S = 0.5
+
+
+def _env(environ: Mapping[str, str] | None) -> Mapping[str, str]:
+    return os.environ if environ is None else environ
+
+
+def _absl_flag(name: str) -> str:
+    """Returns tensorflow_hub's absl flag value, when absl flags were parsed.
+
+    tensorflow_hub reads ``--tfhub_cache_dir`` only after the environment; we
+    mirror that without importing absl (it comes with TensorFlow).
+    """
+    absl_flags = sys.modules.get("absl.flags")
+    if absl_flags is None:
+        return ""
+    try:
+        flags = absl_flags.FLAGS
+        if name in flags and flags.is_parsed():
+            value = flags[name].value
+            return str(value) if value else ""
+    except Exception:  # absl internals: never let a flag lookup break resolve
+        return ""
+    return ""
+
+
+def default_cache_dir() -> str:
+    """tensorflow_hub's default: ``<tempdir>/tfhub_modules``."""
+    return os.path.join(tempfile.gettempdir(), "tfhub_modules")
+
+
+def cache_dir(environ: Mapping[str, str] | None = None) -> str:
+    """The cache folder in force: env, then absl flag, then the temp default."""
+    value = _env(environ).get(TFHUB_CACHE_DIR, "") or _absl_flag("tfhub_cache_dir")
+    return value or default_cache_dir()
+
+
+def load_format(environ: Mapping[str, str] | None = None) -> str:
+    """``COMPRESSED``, ``UNCOMPRESSED`` or ``AUTO`` (which means compressed)."""
+    value = _env(environ).get(TFHUB_MODEL_LOAD_FORMAT, "") or _absl_flag("tfhub_model_load_format")
+    return normalize_load_format(value or AUTO, source=TFHUB_MODEL_LOAD_FORMAT)
+
+
+def normalize_load_format(value: str, *, source: str = "load_format") -> str:
+    """Checks a load format exactly as tensorflow_hub accepts it."""
+    if value not in LOAD_FORMATS:
+        raise InvalidSettingError(
+            f"{source}={value!r} is not a load format: use one of "
+            f"{', '.join(LOAD_FORMATS)} (upper case, as tensorflow_hub expects)."
+        )
+    return value
+
+
+def endpoint(environ: Mapping[str, str] | None = None) -> str | None:
+    """The mirror that tfhub.dev and Kaggle downloads are sent to, if any."""
+    value = _env(environ).get(HUBMAGIC_ENDPOINT, "").strip()
+    return value.rstrip("/") or None
+
+
+def offline(environ: Mapping[str, str] | None = None) -> bool:
+    value = _env(environ).get(HUBMAGIC_OFFLINE, "").strip().lower()
+    return value not in ("", "0", "false", "no", "off")
+
+
+def progress_mode(environ: Mapping[str, str] | None = None) -> str | None:
+    """``HUBMAGIC_PROGRESS`` (``auto``, ``widget``, ``text`` or ``off``); ``None`` when unset.
+
+    When set it wins over ``%config HubMagics.progress``.
+
+    Raises:
+        InvalidSettingError: another value.
+    """
+    value = _env(environ).get(HUBMAGIC_PROGRESS, "").strip().lower()
+    if not value:
+        return None
+    if value not in PROGRESS_MODES:
+        raise InvalidSettingError(
+            f"{HUBMAGIC_PROGRESS}={value!r} is not a progress mode: use one of "
+            f"{', '.join(PROGRESS_MODES)}."
+        )
+    return value
+
+
+def _float_setting(name: str, default: float, environ: Mapping[str, str] | None) -> float:
+    raw = _env(environ).get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if value <= 0:
+        raise InvalidSettingError(f"{name}={raw!r} must be a positive number of seconds.")
+    return value
+
+
+def lock_timeout(environ: Mapping[str, str] | None = None) -> float:
+    return _float_setting(HUBMAGIC_LOCK_TIMEOUT, DEFAULT_LOCK_TIMEOUT_S, environ)
+
+
+def connect_timeout(environ: Mapping[str, str] | None = None) -> float:
+    return _float_setting(HUBMAGIC_CONNECT_TIMEOUT, DEFAULT_CONNECT_TIMEOUT_S, environ)
+
+
+def read_timeout(environ: Mapping[str, str] | None = None) -> float:
+    return _float_setting(HUBMAGIC_READ_TIMEOUT, DEFAULT_READ_TIMEOUT_S, environ)
+
+
+def retry_backoff(environ: Mapping[str, str] | None = None) -> float:
+    """First wait between two attempts; doubled after each failure, capped at 30 s."""
+    return _float_setting(HUBMAGIC_RETRY_BACKOFF, DEFAULT_RETRY_BACKOFF_S, environ)
+
+
+def retries(environ: Mapping[str, str] | None = None) -> int:
+    """How many times one failure is retried before giving up."""
+    raw = _env(environ).get(HUBMAGIC_RETRIES, "").strip()
+    if not raw:
+        return DEFAULT_RETRIES
+    if not raw.isdigit():
+        raise InvalidSettingError(f"{HUBMAGIC_RETRIES}={raw!r} must be a whole number >= 0.")
+    return int(raw)
+
+
+def max_extract_bytes(environ: Mapping[str, str] | None = None) -> int:
+    raw = _env(environ).get(HUBMAGIC_MAX_EXTRACT_BYTES, "").strip()
+    if not raw:
+        return DEFAULT_MAX_EXTRACT_BYTES
+    try:
+        return parse_size(raw)
+    except ValueError as exc:
+        raise InvalidSettingError(f"{HUBMAGIC_MAX_EXTRACT_BYTES}: {exc}") from None
+
+
+_UNITS = {"": 1, "B": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
+
+
+def parse_size(text: str) -> int:
+    """Parses ``"500M"``, ``"2G"``, ``"1.5GB"``, ``"1024"`` into bytes (binary units)."""
+    value = text.strip().upper().removesuffix("IB").removesuffix("B")
+    unit = value[-1:] if value[-1:].isalpha() else ""
+    number = value[: len(value) - len(unit)].strip()
+    try:
+        size = float(number) * _UNITS[unit]
+    except (KeyError, ValueError):
+        raise ValueError(
+            f"{text!r} is not a size: write a number with an optional unit, like 500M or 2G."
+        ) from None
+    if size <= 0:
+        raise ValueError(f"{text!r} must be a positive size.")
+    return int(size)

@@ -1,0 +1,287 @@
+"""HTTP for model archives: timeouts, retries, resume, and errors that say what to do.
+
+tensorflow_hub sets no timeout at all (a stalled server hangs a notebook
+forever) and prints nothing while it downloads (tensorflow/hub#25, #30, #283).
+:class:`HttpArchiveStream` is a file object over a download that
+
+- connects and reads with timeouts (``HUBMAGIC_CONNECT_TIMEOUT`` / ``_READ_TIMEOUT``);
+- retries 429, 5xx, resets and timeouts with exponential backoff;
+- when the connection drops mid-body, resumes with a ``Range`` request if the
+  server supports it (``Accept-Ranges: bytes``), else starts over only if
+  nothing was consumed yet;
+- checks that as many bytes arrived as ``Content-Length`` announced;
+- reports bytes to a :class:`~hubmagic.progress.ProgressReporter`.
+
+``requests`` is imported here only, so ``import hubmagic`` stays light.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from typing import TYPE_CHECKING, Any
+
+from hubmagic.core import config
+from hubmagic.core.errors import (
+    AccessDeniedError,
+    ArchiveError,
+    DownloadError,
+    HttpError,
+    ModelNotFoundError,
+    UncompressedNotSupportedError,
+)
+from hubmagic.core.progress import Phase, ProgressReporter
+
+if TYPE_CHECKING:
+    import requests
+
+RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+USER_AGENT = "hubmagic/0.1 (+tensorflow_hub-compatible)"
+
+
+def _requests() -> Any:
+    import requests
+
+    return requests
+
+
+def _transient_errors() -> tuple[type[BaseException], ...]:
+    requests = _requests()
+    import urllib3.exceptions
+
+    return (
+        requests.ConnectionError,
+        requests.Timeout,
+        requests.exceptions.ChunkedEncodingError,
+        urllib3.exceptions.ProtocolError,
+        urllib3.exceptions.ReadTimeoutError,
+        ConnectionError,
+        TimeoutError,
+    )
+
+
+def new_session() -> requests.Session:
+    session = _requests().Session()
+    session.headers["User-Agent"] = USER_AGENT
+    return session  # type: ignore[no-any-return]
+
+
+def _status_error(url: str, status: int, reason: str) -> HttpError | ModelNotFoundError:
+    if status in (404, 410):
+        return ModelNotFoundError(
+            f"No model at {url} (HTTP {status}). Check the handle's spelling and version; "
+            "on tfhub.dev / Kaggle open it in a browser to see that it exists."
+        )
+    if status in (401, 403):
+        return AccessDeniedError(
+            f"{url} refused access (HTTP {status} {reason}). The model may be private or need "
+            "you to accept its license on its Kaggle page; a mirror set with HUBMAGIC_ENDPOINT "
+            "may need credentials.",
+            url=url,
+            status=status,
+        )
+    return HttpError(f"{url} answered HTTP {status} {reason}.", url=url, status=status)
+
+
+class HttpArchiveStream(io.RawIOBase):
+    """A read-once file object over an archive download, surviving dropped connections.
+
+    Args:
+        url: the archive's URL (redirects are followed).
+        reporter: receives byte counts and RETRYING events.
+        session: the ``requests`` session to use.
+        retries: attempts after the first for one failure, before giving up
+            (default ``HUBMAGIC_RETRIES``).
+        backoff: first wait between attempts in seconds, doubled each time
+            (default ``HUBMAGIC_RETRY_BACKOFF``).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        reporter: ProgressReporter,
+        session: requests.Session | None = None,
+        retries: int | None = None,
+        backoff: float | None = None,
+    ) -> None:
+        super().__init__()
+        self.url = url
+        self._reporter = reporter
+        self._session = session or new_session()
+        self._retries = config.retries() if retries is None else retries
+        self._backoff = config.retry_backoff() if backoff is None else backoff
+        self._timeout = (config.connect_timeout(), config.read_timeout())
+        self._response: Any = None
+        self._offset = 0
+        self.total: int | None = None
+        self._ranges = False
+        self._validator: str | None = None
+        self.resumed = 0
+
+    # -- opening ------------------------------------------------------------
+    def open(self) -> HttpArchiveStream:
+        """Sends the request (with retries) and checks the answer looks like an archive."""
+        self._reporter.emit(Phase.CONNECTING, message=f"connecting to {self.url}")
+        self._response = self._request(None)
+        headers = self._response.headers
+        if "gzip" not in headers.get("Content-Encoding", "identity"):
+            length = headers.get("Content-Length")
+            self.total = int(length) if length and length.isdigit() else None
+        self._ranges = headers.get("Accept-Ranges", "").lower() == "bytes"
+        self._validator = headers.get("ETag") or headers.get("Last-Modified")
+        ctype = headers.get("Content-Type", "").split(";")[0].strip().lower()
+        if ctype in ("text/html", "application/xhtml+xml"):
+            self._response.close()
+            raise ArchiveError(
+                f"{self.url} answered with a web page, not a model archive. For tfhub.dev and "
+                "Kaggle use the model's URL as the handle (hubmagic adds ?tf-hub-format="
+                "compressed); other URLs must point at a .tar.gz of a SavedModel. A login or "
+                "proxy page gives this too."
+            )
+        self._reporter.total = self.total
+        return self
+
+    def _request(self, start: int | None) -> Any:
+        """GET (from ``start`` with a Range header), retrying transient failures."""
+        headers = {"Accept-Encoding": "identity"}
+        if start is not None:
+            headers["Range"] = f"bytes={start}-"
+            if self._validator:
+                headers["If-Range"] = self._validator
+        attempt = 0
+        while True:
+            try:
+                response = self._session.get(
+                    self.url, headers=headers, stream=True, timeout=self._timeout
+                )
+            except _transient_errors() as exc:
+                self._wait_before_retry(attempt, f"connection failed: {_short(exc)}")
+                attempt += 1
+                continue
+            except _requests().RequestException as exc:
+                raise DownloadError(
+                    f"Could not download {self.url}: {_short(exc)}", url=self.url
+                ) from exc
+            if response.status_code in RETRY_STATUSES:
+                reason = f"HTTP {response.status_code} {response.reason}"
+                response.close()
+                retry_after = response.headers.get("Retry-After", "")
+                delay = float(retry_after) if retry_after.isdigit() else None
+                self._wait_before_retry(attempt, reason, delay)
+                attempt += 1
+                continue
+            if start is not None and response.status_code == 200:
+                return response  # the server ignored Range: the caller copes
+            if response.status_code not in (200, 206):
+                response.close()
+                raise _status_error(self.url, response.status_code, response.reason or "")
+            return response
+
+    def _wait_before_retry(self, attempt: int, reason: str, delay: float | None = None) -> None:
+        if attempt >= self._retries:
+            raise DownloadError(
+                f"Could not download {self.url} after {attempt + 1} attempts: {reason}. "
+                "Check the network (or the mirror in HUBMAGIC_ENDPOINT) and try again.",
+                url=self.url,
+            )
+        wait = min(30.0, delay if delay is not None else self._backoff * (2**attempt))
+        self._reporter.emit(
+            Phase.RETRYING,
+            message=f"{reason}; retrying in {wait:.1f} s (attempt {attempt + 2} of "
+            f"{self._retries + 1})",
+        )
+        time.sleep(wait)
+
+    # -- reading ------------------------------------------------------------
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        attempt = 0
+        while True:
+            try:
+                # read1: whatever has arrived, so a timeout or a reset loses
+                # nothing we received and the resume starts exactly there.
+                data = self._response.raw.read1(len(buffer))
+                n = len(data)
+                buffer[:n] = data
+            except _transient_errors() as exc:
+                self._resume(attempt, f"connection lost after {self._offset} bytes: {_short(exc)}")
+                attempt += 1
+                continue
+            if n == 0 and self.total is not None and self._offset < self.total:
+                self._resume(
+                    attempt, f"connection closed after {self._offset} of {self.total} bytes"
+                )
+                attempt += 1
+                continue
+            self._offset += n
+            if n:
+                self._reporter.advance(n)
+            return int(n)
+
+    def _resume(self, attempt: int, reason: str) -> None:
+        self._response.close()
+        if not self._ranges:
+            raise DownloadError(
+                f"Download of {self.url} failed: {reason}, and the server cannot resume "
+                "(no Accept-Ranges). Try again.",
+                url=self.url,
+            )
+        self._wait_before_retry(attempt, reason)
+        response = self._request(self._offset)
+        content_range = response.headers.get("Content-Range", "")
+        if response.status_code != 206 or not content_range.startswith(f"bytes {self._offset}-"):
+            response.close()
+            raise DownloadError(
+                f"Download of {self.url} failed: {reason}, and the server did not resume "
+                f"from byte {self._offset} (answer: HTTP {response.status_code}"
+                f"{' ' + content_range if content_range else ''}; the file may have changed). "
+                "Try again.",
+                url=self.url,
+            )
+        self._response = response
+        self.resumed += 1
+
+    def close(self) -> None:
+        if self._response is not None:
+            self._response.close()
+        super().close()
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc)
+    return text if len(text) < 300 else text[:297] + "..."
+
+
+def ask_uncompressed(url: str, *, session: requests.Session | None = None) -> str:
+    """tensorflow_hub's uncompressed protocol: a 303 without Location, the body a gs:// path.
+
+    Raises:
+        UncompressedNotSupportedError: any other answer.
+        DownloadError: the request failed.
+    """
+    session = session or new_session()
+    requests = _requests()
+    try:
+        response = session.get(
+            url,
+            allow_redirects=False,
+            timeout=(config.connect_timeout(), config.read_timeout()),
+        )
+    except requests.RequestException as exc:
+        raise DownloadError(f"Could not reach {url}: {_short(exc)}", url=url) from exc
+    body = response.text.strip()
+    if response.status_code == 303 and body.startswith("gs://"):
+        return str(body)
+    if response.status_code in (404, 410):
+        raise _status_error(url, response.status_code, response.reason or "")
+    detail = f"HTTP {response.status_code}"
+    if response.status_code == 303:
+        detail += f" whose body is not a gs:// path ({body[:80]!r})"
+    raise UncompressedNotSupportedError(
+        f"{url} answered {detail}, not tensorflow_hub's uncompressed protocol (303 See Other "
+        "with a gs:// path): this server does not offer uncompressed models. Use the "
+        "compressed format instead (unset TFHUB_MODEL_LOAD_FORMAT or set it to COMPRESSED)."
+    )

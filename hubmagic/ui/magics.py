@@ -1,0 +1,391 @@
+"""The IPython magics: parse the line, call the core, render the result.
+
+``%hub_setup``, ``%hub_load``, ``%hub_cache``, ``%hub_panel`` and ``%hub_info``. Nothing here
+touches files or the network itself; every decision lives in the core. A bad
+argument or a :class:`~hubmagic.errors.HubmagicError` becomes a ``UsageError``:
+IPython shows its message without a traceback.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import warnings
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from IPython.core import magic_arguments
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_magic, magics_class
+from traitlets import Bool, CaselessStrEnum
+
+from hubmagic.core import config, session
+from hubmagic.core.errors import HubmagicError
+from hubmagic.core.progress import ProgressCallback
+from hubmagic.tf import plug as tfhub
+
+if TYPE_CHECKING:
+    from hubmagic.core.cache import DeletePlan
+
+MODES = ("auto", "local", "cpu", "gpu", "tpu")
+MAGIC_NAMES = ("hub_setup", "hub_load", "hub_cache", "hub_panel", "hub_info")
+IPYWIDGETS_INSTALL = "pip install ipywidgets"
+_warned_no_widgets = False
+
+
+@contextmanager
+def _usage_errors() -> Iterator[None]:
+    """Shows hubmagic's own errors as messages, not tracebacks."""
+    try:
+        yield
+    except HubmagicError as exc:
+        raise UsageError(f"{type(exc).__name__}: {exc}") from None
+
+
+def _print(text: str) -> None:
+    print(text)
+
+
+def choose_progress(
+    setting: str,
+    *,
+    in_kernel: Callable[[], bool],
+    has_ipywidgets: Callable[[], bool],
+    environ: Mapping[str, str] | None = None,
+) -> str:
+    """Which progress renderer to use: ``"widget"``, ``"text"`` or ``"off"``.
+
+    ``HUBMAGIC_PROGRESS`` wins over ``setting`` (``%config HubMagics.progress``).
+    ``auto`` means widgets in a Jupyter / Colab kernel when ipywidgets is
+    installed, else text (tqdm.autonotebook's rule). ``widget`` without
+    ipywidgets falls back to text, with a warning naming the install command
+    (once per process).
+
+    Args:
+        setting: ``auto``, ``widget``, ``text`` or ``off``.
+        in_kernel: whether the shell is a kernel's (asked only for ``auto``).
+        has_ipywidgets: whether ipywidgets can be imported (asked only when needed).
+        environ: the environment; default ``os.environ``.
+
+    Raises:
+        InvalidSettingError: ``HUBMAGIC_PROGRESS`` has another value.
+    """
+    global _warned_no_widgets
+    choice = config.progress_mode(environ) or setting.lower()
+    if choice == "auto":
+        return "widget" if in_kernel() and has_ipywidgets() else "text"
+    if choice == "widget" and not has_ipywidgets():
+        if not _warned_no_widgets:
+            _warned_no_widgets = True
+            warnings.warn(
+                f"hubmagic: progress widgets need ipywidgets ({IPYWIDGETS_INSTALL}); "
+                "showing text progress instead.",
+                UserWarning,
+                stacklevel=3,
+            )
+        return "text"
+    return choice
+
+
+@magics_class
+class HubMagics(Magics):
+    """Magics to set up, load and manage TensorFlow Hub models.
+
+    Options (``%config HubMagics.<name> = value``):
+    """
+
+    progress = CaselessStrEnum(
+        ["auto", "widget", "text", "off"],
+        default_value="auto",
+        help="How downloads show progress; HUBMAGIC_PROGRESS overrides it.",
+    ).tag(config=True)
+    summary = Bool(True, help="Print one summary line after %hub_load.").tag(config=True)
+
+    def __init__(self, shell: Any = None, **kwargs: Any) -> None:
+        super().__init__(shell=shell, **kwargs)
+        if shell is not None and self not in shell.configurables:
+            shell.configurables.append(self)
+        self._panel: Any = None  # the last %hub_panel, which follows downloads
+
+    # -- progress ----------------------------------------------------------------
+    def progress_callback(self, *, show_hits: bool = True) -> ProgressCallback | None:
+        """The renderer the settings ask for (see :func:`choose_progress`)."""
+        choice = choose_progress(
+            self.progress, in_kernel=self._in_kernel, has_ipywidgets=_has_ipywidgets
+        )
+        if choice == "off":
+            return None
+        if choice == "widget":
+            from hubmagic.ui.widgets import WidgetProgress
+
+            return WidgetProgress(show_hits=show_hits)
+        from hubmagic.ui.textprogress import TextProgress
+
+        return TextProgress(show_hits=show_hits)
+
+    def _in_kernel(self) -> bool:
+        from hubmagic.plan.runtime import detect_runtime
+
+        return detect_runtime(shell=self.shell).frontend == "kernel"
+
+    # -- %hub_setup --------------------------------------------------------------
+    @magic_arguments.magic_arguments()
+    @magic_arguments.argument(
+        "mode",
+        nargs="?",
+        default="auto",
+        help="auto (default: detect), local, cpu, gpu or tpu (force a profile).",
+    )
+    @magic_arguments.argument(
+        "--cache", metavar="DIR", help="cache folder or gs://bucket/prefix (TFHUB_CACHE_DIR)."
+    )
+    @magic_arguments.argument(
+        "--uncompressed",
+        action="store_true",
+        help=(
+            "read models straight from GCS (TFHUB_MODEL_LOAD_FORMAT=UNCOMPRESSED), "
+            "after checking that the hub serves them."
+        ),
+    )
+    @magic_arguments.argument(
+        "--probe",
+        metavar="HANDLE",
+        help=(
+            "with --uncompressed: the model to ask the hub about "
+            "(default: https://tfhub.dev/google/nnlm-en-dim50/2, on HUBMAGIC_ENDPOINT)."
+        ),
+    )
+    @magic_arguments.argument(
+        "--io-device", metavar="DEV", help="TensorFlow LoadOptions io device, e.g. /job:localhost."
+    )
+    @magic_arguments.argument(
+        "--endpoint", metavar="URL", help="mirror for tfhub.dev / Kaggle (HUBMAGIC_ENDPOINT)."
+    )
+    @magic_arguments.argument(
+        "--dry-run", action="store_true", help="show the plan without applying it."
+    )
+    @line_magic
+    def hub_setup(self, line: str) -> Any:
+        """Detect the runtime, choose where models are cached and how they load, and say why.
+
+        ``%hub_setup tpu`` is the one-line TPU cell. Without --dry-run the plan
+        is applied: TFHUB_CACHE_DIR / TFHUB_MODEL_LOAD_FORMAT are set, so plain
+        hub.load calls follow it too, and %hub_load uses its io device.
+        --uncompressed first asks the hub for one model (--probe) in the
+        uncompressed format: a hub that does not answer with a gs:// path is a
+        problem in the plan. Returns the SetupPlan.
+        """
+        args = magic_arguments.parse_argstring(self.hub_setup, line)
+        if args.mode not in MODES:
+            raise UsageError(
+                f"%hub_setup: unknown mode {args.mode!r}; use one of {', '.join(MODES)}."
+            )
+        if args.probe is not None and not args.uncompressed:
+            raise UsageError("%hub_setup: --probe goes with --uncompressed.")
+        from hubmagic.plan.decide import setup
+
+        with _usage_errors():
+            plan = setup(
+                args.mode,
+                cache=args.cache,
+                uncompressed=args.uncompressed,
+                io_device=args.io_device,
+                endpoint=args.endpoint,
+                dry_run=args.dry_run,
+                probe_handle=args.probe,
+            )
+        tfhub.install(self._hub_progress)
+        _print(plan.describe() + ("\n(dry run: nothing was changed)" if args.dry_run else ""))
+        return plan
+
+    def _hub_progress(self) -> ProgressCallback | None:
+        return self.progress_callback()
+
+    # -- %hub_load ---------------------------------------------------------------
+    @magic_arguments.magic_arguments()
+    @magic_arguments.argument(
+        "handle", help="tfhub.dev / Kaggle / http(s) / gs:// handle or folder."
+    )
+    @magic_arguments.argument(
+        "--keras", action="store_true", help="return a hub.KerasLayer (needs tf-keras)."
+    )
+    @magic_arguments.argument("--signature", metavar="NAME", help="the signature to use.")
+    @magic_arguments.argument(
+        "--output-key", metavar="KEY", help="with --keras --signature: the output to return."
+    )
+    @magic_arguments.argument("--tags", metavar="T,...", help="MetaGraph tags, comma separated.")
+    @magic_arguments.argument(
+        "--trainable", action="store_true", help="with --keras: a trainable layer."
+    )
+    @line_magic
+    def hub_load(self, line: str) -> Any:
+        """Download (with progress) and load a model: ``model = %hub_load HANDLE``.
+
+        Uses the cache and LoadOptions chosen by %hub_setup, prints one summary
+        line (from cache or downloaded, size, time per phase) and returns the
+        model.
+        """
+        args = magic_arguments.parse_argstring(self.hub_load, line)
+        if args.trainable and not args.keras:
+            raise UsageError("%hub_load: --trainable goes with --keras.")
+        if args.output_key and not (args.keras and args.signature):
+            raise UsageError("%hub_load: --output-key goes with --keras and --signature.")
+        from hubmagic.tf.loader import load_model
+
+        tags = [t.strip() for t in args.tags.split(",") if t.strip()] if args.tags else None
+        with _usage_errors():
+            loaded = load_model(
+                args.handle,
+                keras=args.keras,
+                signature=args.signature,
+                output_key=args.output_key,
+                tags=tags,
+                trainable=args.trainable,
+                progress=self.progress_callback(show_hits=False),
+            )
+        if self.summary:
+            _print(loaded.summary())
+        return loaded.model
+
+    # -- %hub_cache --------------------------------------------------------------
+    @magic_arguments.magic_arguments()
+    @magic_arguments.argument(
+        "action",
+        nargs="?",
+        default="ls",
+        choices=["ls", "verify", "rm", "repair", "clear", "prune"],
+        help="ls (default), verify, rm HANDLE..., repair, clear, prune --max-size SIZE.",
+    )
+    @magic_arguments.argument("handles", nargs="*", help="with rm: handles or cache keys.")
+    @magic_arguments.argument(
+        "--max-size", metavar="SIZE", help="with prune: keep the cache under this (e.g. 20G)."
+    )
+    @magic_arguments.argument(
+        "--yes", action="store_true", help="really delete (without it, only the plan is shown)."
+    )
+    @magic_arguments.argument(
+        "--cache", metavar="DIR", help="another cache folder than TFHUB_CACHE_DIR."
+    )
+    @line_magic
+    def hub_cache(self, line: str) -> None:
+        """List, verify and clean the model cache.
+
+        Destructive actions (rm, repair, clear, prune) print what they would
+        delete and how much it frees, and act only with --yes.
+        """
+        args = magic_arguments.parse_argstring(self.hub_cache, line)
+        if args.handles and args.action != "rm":
+            raise UsageError(f"%hub_cache {args.action} takes no handles.")
+        if args.action == "rm" and not args.handles:
+            raise UsageError("%hub_cache rm needs at least one handle (see %hub_cache ls).")
+        if (args.max_size is None) == (args.action == "prune"):
+            raise UsageError(
+                "--max-size goes with prune, and prune needs it (e.g. --max-size 20G)."
+            )
+        with _usage_errors():
+            _print(_cache_action(args.action, args.handles, args.max_size, args.yes, args.cache))
+
+    # -- %hub_panel --------------------------------------------------------------
+    @magic_arguments.magic_arguments()
+    @magic_arguments.argument(
+        "--cache", metavar="DIR", help="another cache folder than TFHUB_CACHE_DIR."
+    )
+    @line_magic
+    def hub_panel(self, line: str) -> None:
+        """Show the cache as a live panel: sizes, states, Delete / Repair / Clear all.
+
+        Destructive buttons show what they would delete and act only after
+        Confirm. Downloads in this kernel appear in the panel while they run;
+        a new %hub_panel stops the previous one from following them.
+        """
+        args = magic_arguments.parse_argstring(self.hub_panel, line)
+        if not _has_ipywidgets():
+            raise UsageError(f"%hub_panel needs ipywidgets: {IPYWIDGETS_INSTALL}")
+        from IPython.display import display
+
+        from hubmagic.ui.widgets import panel
+
+        with _usage_errors():
+            widget = panel(args.cache)
+        self._stop_panel()
+        self._panel = widget
+        display(widget)
+
+    def _stop_panel(self) -> None:
+        if self._panel is not None:
+            self._panel.stop_listening()
+            self._panel = None
+
+    # -- %hub_info ---------------------------------------------------------------
+    @line_magic
+    def hub_info(self, line: str) -> None:
+        """Runtime, evidence, settings in force and versions: paste it into a bug report."""
+        if line.strip():
+            raise UsageError("%hub_info takes no arguments.")
+        from hubmagic.ui.info import info_text
+
+        with _usage_errors():
+            _print(info_text())
+
+
+def _cache_action(
+    action: str, handles: list[str], max_size: str | None, yes: bool, cache_dir: str | None
+) -> str:
+    from hubmagic.core import cache as cache_api
+
+    if action == "ls":
+        return str(cache_api.scan_cache(cache_dir))
+    if action == "verify":
+        info = cache_api.scan_cache(cache_dir)
+        bad = [
+            e for e in info.entries if e.problem and e.status is not cache_api.Status.DOWNLOADING
+        ]
+        if not bad:
+            return f"All {len(info.entries)} entries in {info.cache_dir} are complete."
+        lines = [f"{len(bad)} of {len(info.entries)} entries need attention:"]
+        lines += [f"  {e.status.value}: {e.label}: {e.problem}" for e in bad]
+        return "\n".join([*lines, "Fix them with: %hub_cache repair --yes"])
+    plans: dict[str, Callable[[], DeletePlan]] = {
+        "rm": lambda: cache_api.plan_delete(handles, cache_dir),
+        "repair": lambda: cache_api.plan_repair(cache_dir),
+        "clear": lambda: cache_api.plan_clear(cache_dir),
+        "prune": lambda: cache_api.plan_prune(_size(max_size), cache_dir),
+    }
+    plan = plans[action]()
+    if not yes or not plan.items:
+        hint = "\nNothing was deleted: run again with --yes to do it." if plan.items else ""
+        return plan.describe() + hint
+    return plan.describe() + "\n" + plan.execute().describe()
+
+
+def _has_ipywidgets() -> bool:
+    # find_spec, not import: deciding must not load ipywidgets (and its comm machinery).
+    return importlib.util.find_spec("ipywidgets") is not None
+
+
+def _size(text: str | None) -> int:
+    try:
+        return config.parse_size(text or "")
+    except ValueError as exc:
+        raise UsageError(f"--max-size: {exc}") from None
+
+
+def load(shell: Any) -> HubMagics:
+    """Registers the magics and plugs into tensorflow_hub when it is (or gets) imported."""
+    magics = HubMagics(shell)
+    shell.register_magics(magics)
+    tfhub.install(magics._hub_progress)
+    return magics
+
+
+def unload(shell: Any) -> None:
+    """Removes the magics and stops the tensorflow_hub plug (for %unload_ext / %reload_ext)."""
+    line_magics = shell.magics_manager.magics["line"]
+    for name in MAGIC_NAMES:
+        line_magics.pop(name, None)
+    for magics in shell.configurables:
+        if isinstance(magics, HubMagics):
+            magics._stop_panel()
+    shell.configurables[:] = [c for c in shell.configurables if not isinstance(c, HubMagics)]
+    tfhub.uninstall()
+    session.reset()

@@ -1,0 +1,180 @@
+"""Locks shared with tensorflow_hub: concurrent processes, crashed holders, other hosts."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import hubmagic
+from hubmagic.core.handle import cache_key
+from hubmagic.core.lock import parse_holder, pid_alive
+from hubmagic.core.progress import Phase, ProgressEvent
+from hubmagic.server import HubServer
+
+# A resolver process. It slows its own download through the progress callback
+# (sleeping on each byte event) so that the test can act while it downloads.
+CHILD = textwrap.dedent(
+    """
+    import os, sys, time
+    import hubmagic
+
+    handle, cache, go, delay = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
+    while go != "-" and not os.path.exists(go):
+        time.sleep(0.005)
+
+    def slow(event):
+        if event.phase is hubmagic.Phase.DOWNLOADING:
+            time.sleep(delay)
+
+    result = hubmagic.resolve_model(handle, cache_dir=cache, progress=slow)
+    print(result.path, result.source, flush=True)
+    """
+)
+
+
+def start_child(
+    handle: str, cache: str, go: str = "-", delay: float = 0.0
+) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-c", CHILD, handle, cache, go, str(delay)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def leftovers(cache: str) -> list[str]:
+    return sorted(n for n in os.listdir(cache) if n.endswith((".lock", ".tmp")))
+
+
+@pytest.mark.slow
+def test_eight_processes_one_download_eight_identical_paths(
+    hub_server: HubServer, cache: str, tmp_path: Path
+) -> None:
+    handle = f"{hub_server.url}/google/big/1"
+    go = str(tmp_path / "go")
+    mark = hub_server.mark()
+    children = [start_child(handle, cache, go, delay=0.02) for _ in range(8)]
+    time.sleep(0.5)  # let them all import hubmagic and wait at the barrier
+    Path(go).touch()
+    outputs = [child.communicate(timeout=120) for child in children]
+    assert [child.returncode for child in children] == [0] * 8, [err for _, err in outputs]
+
+    paths = {out.split()[0] for out, _ in outputs}
+    sources = sorted(out.split()[1] for out, _ in outputs)
+    assert paths == {os.path.join(cache, cache_key(handle))}
+    assert sources.count("download") == 1
+    downloads = [r for r in hub_server.requests_since(mark) if r.path == "/google/big/1"]
+    assert len(downloads) == 1
+    assert leftovers(cache) == []
+
+
+@pytest.mark.slow
+def test_killed_downloader_is_taken_over_at_once(
+    hub_server: HubServer, saved_models_dir: Path, cache: str
+) -> None:
+    handle = f"{hub_server.url}/google/big/1"
+    key = cache_key(handle)
+    child = start_child(handle, cache, delay=0.3)
+    deadline = time.monotonic() + 60
+    tmp_dirs: list[Path] = []
+    while time.monotonic() < deadline:
+        tmp_dirs = [p for p in Path(cache).glob(f"{key}.*.tmp") if any(p.rglob("*"))]
+        if tmp_dirs:
+            break
+        time.sleep(0.01)
+    assert tmp_dirs, "the child never started writing"
+    os.kill(child.pid, signal.SIGKILL)
+    child.communicate()
+    lock = Path(cache, f"{key}.lock")
+    assert parse_holder(lock.read_text()).pid == child.pid
+    assert not pid_alive(child.pid)
+    assert hubmagic.scan_cache(cache).entries[0].status is hubmagic.Status.STALE_LOCK
+
+    result = hubmagic.resolve_model(handle, cache_dir=cache)
+    assert result.source == "download"
+    assert result.waited_seconds < 5  # not tensorflow_hub's 10 minutes
+    assert hubmagic.scan_cache(cache).entries[0].status is hubmagic.Status.COMPLETE
+    assert (Path(result.path) / "saved_model.pb").read_bytes() == (
+        saved_models_dir / "google/big/1/saved_model.pb"
+    ).read_bytes()
+    assert leftovers(cache) == []  # the dead holder's tmp folder went too
+
+
+def test_live_holder_on_this_host_is_waited_for_with_progress(
+    hub_server: HubServer, cache: str
+) -> None:
+    handle = f"{hub_server.url}/google/tiny/1"
+    key = cache_key(handle)
+    os.makedirs(cache)
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        import socket
+
+        lock = Path(cache, f"{key}.lock")
+        lock.write_text(f"{socket.gethostname()}.{sleeper.pid}.feedbeef")
+        threading.Timer(1.0, lock.unlink).start()
+        events: list[ProgressEvent] = []
+        result = hubmagic.resolve_model(handle, cache_dir=cache, progress=events.append)
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert result.source == "download"
+    assert result.waited_seconds >= 0.9
+    waits = [e for e in events if e.phase is Phase.WAITING]
+    assert waits, [e.phase for e in events]
+    assert waits[0].lock_holder == f"{socket.gethostname()}.{sleeper.pid}.feedbeef"
+    assert f"{socket.gethostname()}:{sleeper.pid}" in waits[0].message
+    assert [e.waited for e in waits] == sorted(e.waited for e in waits)
+
+
+def test_holder_on_another_host_loses_the_lock_after_the_inactivity_timeout(
+    hub_server: HubServer, cache: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # tensorflow_hub's rule (600 s by default): no change in the lock or its
+    # tmp folder for that long means the holder is gone.
+    monkeypatch.setenv("HUBMAGIC_LOCK_TIMEOUT", "1")
+    handle = f"{hub_server.url}/google/tiny/1"
+    key = cache_key(handle)
+    os.makedirs(cache)
+    Path(cache, f"{key}.lock").write_text("tpu-worker-7.europe.internal.4242.0123abcd")
+    os.makedirs(os.path.join(cache, f"{key}.0123abcd.tmp"))
+    events: list[ProgressEvent] = []
+    result = hubmagic.resolve_model(handle, cache_dir=cache, progress=events.append)
+    assert result.source == "download"
+    assert 1.0 <= result.waited_seconds < 10
+    waits = [e for e in events if e.phase is Phase.WAITING]
+    assert waits and "tpu-worker-7.europe.internal:4242" in waits[0].message
+    # The lock was taken over: the old holder's tmp folder went with it.
+    assert leftovers(cache) == []
+
+
+def test_tensorflow_hub_style_lock_is_honoured_while_the_holder_works(
+    hub_server: HubServer, saved_models_dir: Path, cache: str
+) -> None:
+    # A holder that finishes while we wait: we return its folder, no download.
+    handle = f"{hub_server.url}/google/tiny/1"
+    key = cache_key(handle)
+    os.makedirs(cache)
+    lock = Path(cache, f"{key}.lock")
+    lock.write_text(f"{os.uname().nodename}.{os.getpid()}.cafe")
+
+    def finish() -> None:
+        import shutil
+
+        shutil.copytree(saved_models_dir / "google/tiny/1", Path(cache, key))
+        lock.unlink()
+
+    threading.Timer(0.5, finish).start()
+    mark = hub_server.mark()
+    result = hubmagic.resolve_model(handle, cache_dir=cache)
+    assert result.source == "shared"
+    assert hub_server.requests_since(mark) == ()

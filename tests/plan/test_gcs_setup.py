@@ -1,0 +1,128 @@
+"""%hub_setup / hubmagic.setup check a gs:// cache before relying on it (real emulator)."""
+
+from __future__ import annotations
+
+import socket
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+import hubmagic
+from hubmagic.core import session
+from tests.core.test_gcs_cache import forbidding_endpoint  # noqa: F401  (fixture, used by name)
+from tests.ui.test_magics import Shell, shell  # noqa: F401  (fixture, used by name)
+
+
+@pytest.fixture
+def bucket(gcs: Any) -> str:
+    name = f"setup-{uuid.uuid4().hex[:12]}"
+    gcs.create_bucket(name)
+    return name
+
+
+@pytest.fixture(autouse=True)
+def _forget_setup() -> Iterator[None]:
+    yield
+    session.reset()
+
+
+def test_a_usable_bucket_is_checked_and_left_clean(gcs: Any, bucket: str) -> None:
+    url = f"gs://{bucket}/team/cache"
+    plan = hubmagic.setup("cpu", cache=url, dry_run=True)
+    assert plan.ok, plan.describe()
+    assert plan.cache_dir == url
+    assert any("can list, write, read and delete" in r for r in plan.reasons)
+    assert list(gcs.list_blobs(bucket)) == []  # the probe object is gone
+
+
+def test_tpu_with_a_gs_cache_needs_no_io_device_but_warns_about_the_worker(
+    gcs: Any, bucket: str
+) -> None:
+    plan = hubmagic.setup("tpu", cache=f"gs://{bucket}/cache", dry_run=True)
+    assert plan.io_device is None
+    assert any(
+        "TPU worker reads the cache with its own service account" in w for w in plan.warnings
+    )
+
+
+def test_a_missing_bucket_is_a_problem_in_seconds(gcs: Any) -> None:
+    start = time.monotonic()
+    plan = hubmagic.setup("cpu", cache="gs://no-such-bucket-hubmagic-setup/cache", dry_run=True)
+    assert time.monotonic() - start < 10
+    (problem,) = plan.problems
+    assert "does not exist" in problem.message and "--cache" in problem.fix
+
+
+def test_permission_denied_names_the_missing_permission(
+    forbidding_endpoint: str,  # noqa: F811
+) -> None:
+    start = time.monotonic()
+    plan = hubmagic.setup("cpu", cache="gs://team-bucket/cache", dry_run=True)
+    assert time.monotonic() - start < 10
+    (problem,) = plan.problems
+    assert "permission denied (HTTP 403)" in problem.message
+    assert "storage.objects.list" in problem.message
+    assert "own service account" in problem.message
+
+
+def test_an_endpoint_that_does_not_answer_is_a_problem_in_seconds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", f"http://127.0.0.1:{port}")
+    start = time.monotonic()
+    plan = hubmagic.setup("cpu", cache="gs://team-bucket/cache", dry_run=True)
+    assert time.monotonic() - start < 15
+    (problem,) = plan.problems
+    assert "Check the network" in problem.message
+
+
+def test_hub_setup_shows_the_bucket_problem_first(
+    shell: Shell,  # noqa: F811
+    gcs: Any,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    shell.magic("hub_setup", "--cache gs://no-such-bucket-hubmagic-setup/c --dry-run")
+    out = capsys.readouterr().out
+    assert out.startswith("Problems:")
+    assert "does not exist" in out.split("Runtime:")[0]
+
+
+def test_panel_and_hub_cache_show_a_gs_cache(
+    shell: Shell,  # noqa: F811
+    gcs: Any,
+    bucket: str,
+    hub_server: Any,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    url = f"gs://{bucket}/cache"
+    handle = f"{hub_server.url}/google/tiny/1"
+    hubmagic.resolve(handle, cache_dir=url)
+    panel = hubmagic.panel(url)
+    try:
+        assert {row.name: row.status for row in panel.rows} == {handle: "complete"}
+        assert url in repr(panel)
+    finally:
+        panel.close()
+    shell.magic("hub_cache", f"ls --cache {url}")
+    assert handle in capsys.readouterr().out
+    shell.magic("hub_cache", f"rm {handle} --cache {url} --yes")
+    assert "Removed 1 entry" in capsys.readouterr().out
+    assert list(gcs.list_blobs(bucket)) == []
+
+
+def test_hubmagic_fetch_warms_a_gs_cache(gcs: Any, bucket: str, hub_server: Any) -> None:
+    from tests.cli.test_cli_fetch import _fetch
+
+    url = f"gs://{bucket}/cache"
+    handles = [f"{hub_server.url}/google/tiny/1", f"{hub_server.url}/google/tiny/2"]
+    done = _fetch(*handles, "--cache", url, "--json")  # STORAGE_EMULATOR_HOST is inherited
+    assert done.returncode == 0, done.stderr
+    info = hubmagic.scan_cache(url)
+    assert sorted(e.handle or "" for e in info.entries) == sorted(handles)
+    assert {e.status for e in info.entries} == {hubmagic.Status.COMPLETE}
