@@ -2,33 +2,33 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import shutil
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from hubmagic.core import config, session
-from hubmagic.core.errors import InvalidSettingError
-from hubmagic.server import HubServer
-from hubmagic.plan.decide import (
+from hubmagic.core.errors import FRONTS, Fix, InvalidSettingError, PlanNotAppliedError
+from hubmagic.core.gcs import BucketCheck
+from hubmagic.plan.apply import (
     DEFAULT_PROBE_HANDLE,
     DROP_UNCOMPRESSED,
-    IO_DEVICE_LOCALHOST,
-    MIN_FREE_BYTES,
-    TF_EXTRA_INSTALL,
-    TF_INSTALL,
-    Problem,
-    SetupPlan,
-    UncompressedProbe,
     apply_plan,
     check_uncompressed,
-    plan_setup,
     setup,
 )
-from hubmagic.plan.runtime import PackageInfo, Runtime, Settings, detect_runtime
+from hubmagic.plan.checks import MIN_FREE_BYTES, TF_EXTRA_INSTALL, TF_INSTALL
+from hubmagic.plan.decide import IO_DEVICE_LOCALHOST, plan_setup
+from hubmagic.plan.detect import detect_runtime
+from hubmagic.plan.records import Problem, SetupPlan, UncompressedProbe
+from hubmagic.plan.runtime import PackageInfo, Runtime, Settings
+from hubmagic.server import HubServer
 
 GiB = 1024**3
 HOME = "/home/me"
@@ -36,6 +36,13 @@ HOME_CACHE = os.path.join(HOME, ".cache", "tfhub_modules")
 TEMP = "<tensorflow_hub's temp default>"  # resolved per test: conftest sets TMPDIR
 GS = "gs://team-bucket/tfhub-cache"
 INSTALLED = {"tensorflow": "2.21.0", "tensorflow-hub": "0.16.1", "tf-keras": "2.21.0"}
+
+
+@pytest.fixture(autouse=True)
+def _fresh_session(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Each test starts with no setup applied, and leaves none behind."""
+    monkeypatch.setattr(session, "state", session.SessionState())
+    yield
 
 
 def packages(
@@ -565,7 +572,8 @@ def test_missing_packages_are_problems_with_the_command(
     plan = roomy_plan(runtime(packages=pkgs))
     assert len(plan.problems) == 1
     assert message in plan.problems[0].message
-    assert plan.problems[0].fix == fix
+    # A pip command is the same whoever shows it.
+    assert plan.problems[0].fix.to_dict() == {front: fix for front in FRONTS}
     assert not plan.ok
 
 
@@ -597,7 +605,7 @@ def test_a_real_folder_that_cannot_be_created(tmp_path: Path) -> None:
     assert plan.problems == (
         Problem(
             f"the cache folder {tmp_path / 'blocker' / 'cache'} cannot be written or created",
-            "choose a writable folder: %hub_setup --cache DIR (or fix its permissions)",
+            Fix("choose a writable folder: {setup_cache} (or fix its permissions)"),
         ),
     )
 
@@ -613,7 +621,10 @@ def test_low_free_space_is_a_problem_with_a_fix() -> None:
     assert seen == [HOME_CACHE]
     (problem,) = plan.problems
     assert "only 300.0 MiB free" in problem.message and "2.0 GiB" in problem.message
-    assert "hubmagic.prune" in problem.fix and "%hub_setup --cache DIR" in problem.fix
+    api, magic, cli = (problem.fix.render(front) for front in FRONTS)
+    assert "hubmagic.prune(max_bytes)" in api and "hubmagic.setup(cache=DIR)" in api
+    assert "%hub_cache prune" in magic and "%hub_setup --cache DIR" in magic
+    assert "hubmagic cache prune" in cli and "hubmagic setup --uncompressed" in cli
 
 
 def test_low_free_space_only_warns_when_uncompressed() -> None:
@@ -648,6 +659,7 @@ def test_describe_puts_problems_first_then_runtime_decisions_and_warnings() -> N
     order = [
         text.index("Problems:"),
         text.index("fix: pip install tensorflow tensorflow-hub tf-keras"),
+        text.index("Nothing was applied: fix the problems above, then run hubmagic.setup() again"),
         text.index("Runtime: kaggle, none, cpu"),
         text.index("Setup (tpu profile):"),
         text.index("io device /job:localhost"),
@@ -657,16 +669,20 @@ def test_describe_puts_problems_first_then_runtime_decisions_and_warnings() -> N
     assert order == sorted(order)
 
 
-def test_apply_plan_sets_the_env_and_nothing_else() -> None:
-    plan = roomy_plan(runtime(), endpoint="http://127.0.0.1:8765")
+def test_apply_plan_sets_the_env_and_the_session_and_returns_the_applied_plan() -> None:
+    plan = roomy_plan(runtime(**REMOTE), endpoint="http://127.0.0.1:8765")
+    assert not plan.applied and "Nothing was applied" not in plan.describe()
     environ = {"PATH": "/bin"}
-    apply_plan(plan, environ)
+    applied = apply_plan(plan, environ)
     assert environ == {
         "PATH": "/bin",
-        "TFHUB_CACHE_DIR": HOME_CACHE,
+        "TFHUB_CACHE_DIR": config.default_cache_dir(),
         "TFHUB_MODEL_LOAD_FORMAT": "COMPRESSED",
         "HUBMAGIC_ENDPOINT": "http://127.0.0.1:8765",
     }
+    assert applied.applied and applied == dataclasses.replace(plan, applied=True)
+    assert session.state.plan is applied and session.state.io_device == IO_DEVICE_LOCALHOST
+    assert "TFHUB_CACHE_DIR" not in os.environ
 
 
 def test_apply_plan_defaults_to_os_environ() -> None:
@@ -714,15 +730,109 @@ def test_detected_tpu_runtimes(
 def test_setup_dry_run_changes_nothing_and_apply_remembers_the_plan(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(session, "state", session.SessionState())
     cache = str(tmp_path / "cache")
     dry = setup("tpu", cache=cache, dry_run=True)
     assert dry.io_device == IO_DEVICE_LOCALHOST or dry.runtime.accelerator == "tpu-vm"
     assert "TFHUB_CACHE_DIR" not in os.environ and session.state.plan is None
+    assert not dry.applied
 
     plan = setup("local", cache=cache)
+    assert plan.ok, plan.describe()
     assert os.environ["TFHUB_CACHE_DIR"] == cache == plan.cache_dir
-    assert session.state.plan is plan and session.state.io_device is None
+    assert plan.applied and session.state.plan is plan and session.state.io_device is None
+
+
+# --- a plan with problems is never applied -------------------------------------------
+
+
+def test_setup_with_a_file_as_cache_changes_nothing(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file")
+    before = dict(os.environ)
+    plan = setup("local", cache=str(blocker))  # not a dry run
+    assert not plan.ok and not plan.applied
+    assert any("cannot be written or created" in p.message for p in plan.problems)
+    assert dict(os.environ) == before
+    assert session.state.plan is None and session.state.io_device is None
+    assert (
+        "Nothing was applied: fix the problems above, then run %hub_setup again."
+        in plan.describe("magic")
+    )
+
+
+def test_apply_plan_refuses_a_plan_with_problems() -> None:
+    plan = roomy_plan(runtime(**REMOTE, packages=()), writable=lambda path: False)
+    assert len(plan.problems) == 2 and plan.io_device == IO_DEVICE_LOCALHOST
+    environ = {"PATH": "/bin"}
+    with pytest.raises(PlanNotAppliedError) as info:
+        apply_plan(plan, environ)
+    assert isinstance(info.value, ValueError)
+    assert info.value.message == "The setup plan has 2 problems, so it was not applied."
+    assert info.value.fix is not None and "%hub_setup" in info.value.fix.render("magic")
+    assert environ == {"PATH": "/bin"}
+    assert session.state.plan is None and session.state.io_device is None
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        pytest.param({"writable": lambda path: False}, id="folder-not-writable"),
+        pytest.param({"disk_usage": lambda path: 1}, id="low-free-space"),
+        pytest.param(
+            {"cache": GS, "bucket_check": BucketCheck(GS, "the bucket does not exist", 0.1)},
+            id="unusable-bucket",
+        ),
+        pytest.param(
+            {
+                "uncompressed": True,
+                "uncompressed_probe": UncompressedProbe(
+                    "h", "u", problem=Problem("no uncompressed models", DROP_UNCOMPRESSED)
+                ),
+            },
+            id="hub-without-uncompressed",
+        ),
+    ],
+)
+def test_each_fix_names_the_commands_of_the_front_end_showing_it(kwargs: dict[str, Any]) -> None:
+    plan = roomy_plan(runtime(), **kwargs)
+    (problem,) = plan.problems
+    # The fix names steps by role, never one front end's command.
+    assert not any(word in problem.fix.text for word in ("%hub_", "hubmagic", "--"))
+    rendered = problem.fix.to_dict()
+    assert len(set(rendered.values())) == len(FRONTS)
+    assert "hubmagic." in rendered["api"] and "%hub_" in rendered["magic"]
+    assert "hubmagic " in rendered["cli"] and "%hub_" not in rendered["cli"]
+    for front in FRONTS:
+        assert f"    fix: {rendered[front]}" in plan.describe(front)
+
+
+def test_to_dict_is_what_hubmagic_setup_json_prints() -> None:
+    plan = roomy_plan(runtime(**REMOTE), writable=lambda path: False)
+    data = plan.to_dict()
+    assert list(data) == [
+        "mode",
+        "cache_dir",
+        "load_format",
+        "io_device",
+        "endpoint",
+        "models_from",
+        "env",
+        "reasons",
+        "warnings",
+        "problems",
+        "runtime",
+        "ok",
+        "applied",
+    ]
+    (problem,) = plan.problems
+    assert data["problems"] == [{"message": problem.message, "fix": problem.fix.to_dict()}]
+    assert set(problem.fix.to_dict()) == {"api", "magic", "cli"}
+    assert (data["ok"], data["applied"], data["io_device"]) == (False, False, IO_DEVICE_LOCALHOST)
+    assert data["env"] == dict(plan.env) and data["runtime"] == plan.runtime.summary
+    assert json.loads(json.dumps(data)) == data
+
+    applied = apply_plan(roomy_plan(runtime()), {}).to_dict()
+    assert (applied["ok"], applied["applied"], applied["problems"]) == (True, True, [])
 
 
 # --- --uncompressed: the hub is asked first ------------------------------------------
@@ -731,9 +841,9 @@ TINY = "google/tiny/1"
 
 
 def test_a_hub_that_answers_uncompressed_gives_a_reason_with_the_gs_path(
-    saved_models_dir: Path, hub_server_factory: Any
+    fake_models_dir: Path, hub_server_factory: Any
 ) -> None:
-    server: HubServer = hub_server_factory(saved_models_dir, gcs_prefix="gs://b/p")
+    server: HubServer = hub_server_factory(fake_models_dir, gcs_prefix="gs://b/p")
     handle = f"{server.url}/{TINY}"
     probe = check_uncompressed(handle)
     assert probe == UncompressedProbe(
@@ -752,9 +862,9 @@ def test_a_hub_that_answers_uncompressed_gives_a_reason_with_the_gs_path(
 
 
 def test_a_hub_without_uncompressed_models_is_a_problem_with_the_fix(
-    hub_server: HubServer,
+    fake_hub_server: HubServer,
 ) -> None:
-    handle = f"{hub_server.url}/{TINY}"
+    handle = f"{fake_hub_server.url}/{TINY}"
     probe = check_uncompressed(handle)
     assert probe.location is None and probe.warning is None and probe.problem is not None
     assert "does not serve uncompressed models" in probe.problem.message
@@ -763,14 +873,17 @@ def test_a_hub_without_uncompressed_models_is_a_problem_with_the_fix(
     plan = roomy_plan(runtime(), uncompressed=True, uncompressed_probe=probe)
     assert plan.problems == (probe.problem,) and not plan.ok
     text = plan.describe()
-    assert text.startswith("Problems:") and "fix: drop --uncompressed" in text
+    assert text.startswith("Problems:")
+    assert "fix: run hubmagic.setup() again without the uncompressed option" in text
+    assert "fix: run %hub_setup again without" in plan.describe("magic")
+    assert "fix: run hubmagic setup again without" in plan.describe("cli")
     assert "the hub does not serve them" in plan.models_from
 
 
 def test_a_missing_probe_model_or_an_unreachable_hub_is_a_warning(
-    hub_server: HubServer,
+    fake_hub_server: HubServer,
 ) -> None:
-    missing = check_uncompressed(f"{hub_server.url}/google/missing/1")
+    missing = check_uncompressed(f"{fake_hub_server.url}/google/missing/1")
     assert missing.problem is None and missing.location is None
     assert missing.warning and "--probe HANDLE" in missing.warning
     with socket.socket() as closed:
@@ -784,12 +897,12 @@ def test_a_missing_probe_model_or_an_unreachable_hub_is_a_warning(
 
 
 def test_offline_is_a_warning_and_asks_nothing(
-    hub_server: HubServer, monkeypatch: pytest.MonkeyPatch
+    fake_hub_server: HubServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("HUBMAGIC_OFFLINE", "1")
-    mark = hub_server.mark()
-    probe = check_uncompressed(f"{hub_server.url}/{TINY}")
-    assert hub_server.requests_since(mark) == ()
+    mark = fake_hub_server.mark()
+    probe = check_uncompressed(f"{fake_hub_server.url}/{TINY}")
+    assert fake_hub_server.requests_since(mark) == ()
     assert probe.url is None and probe.problem is None and probe.location is None
     assert probe.warning and "offline" in probe.warning
 
@@ -801,10 +914,9 @@ def test_a_probe_handle_without_an_uncompressed_form_is_refused(handle: str) -> 
 
 
 def test_setup_probes_the_given_handle_or_the_default_on_the_endpoint(
-    saved_models_dir: Path, hub_server_factory: Any, monkeypatch: pytest.MonkeyPatch
+    fake_models_dir: Path, hub_server_factory: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(session, "state", session.SessionState())
-    server: HubServer = hub_server_factory(saved_models_dir, gcs_prefix="gs://b/p")
+    server: HubServer = hub_server_factory(fake_models_dir, gcs_prefix="gs://b/p")
     plan = setup("local", uncompressed=True, probe_handle=f"{server.url}/{TINY}", dry_run=True)
     assert plan.uncompressed_probe is not None
     assert plan.uncompressed_probe.location == f"gs://b/p/{TINY}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import time
 import uuid
@@ -12,6 +13,7 @@ import pytest
 
 import hubmagic
 from hubmagic.core import session
+from hubmagic.core.errors import PlanNotAppliedError
 from tests.core.test_gcs_cache import forbidding_endpoint  # noqa: F401  (fixture, used by name)
 from tests.ui.test_magics import Shell, shell  # noqa: F401  (fixture, used by name)
 
@@ -53,7 +55,30 @@ def test_a_missing_bucket_is_a_problem_in_seconds(gcs: Any) -> None:
     plan = hubmagic.setup("cpu", cache="gs://no-such-bucket-hubmagic-setup/cache", dry_run=True)
     assert time.monotonic() - start < 10
     (problem,) = plan.problems
-    assert "does not exist" in problem.message and "--cache" in problem.fix
+    assert "does not exist" in problem.message
+    assert problem.fix.to_dict() == {
+        front: (
+            "fix the bucket name or its permissions as the message says, or choose another "
+            f"cache (a folder or gs://bucket/prefix): {command}"
+        )
+        for front, command in (
+            ("api", "hubmagic.setup(cache=DIR)"),
+            ("magic", "%hub_setup --cache DIR"),
+            ("cli", "hubmagic setup --cache DIR"),
+        )
+    }
+
+
+def test_an_unusable_bucket_is_never_applied(gcs: Any) -> None:
+    before = dict(os.environ)
+    plan = hubmagic.setup("cpu", cache="gs://no-such-bucket-hubmagic-setup/cache")
+    assert not plan.ok and not plan.applied
+    assert dict(os.environ) == before
+    assert session.state.plan is None and session.state.io_device is None
+    assert "Nothing was applied" in plan.describe()
+    with pytest.raises(PlanNotAppliedError, match="1 problem,"):
+        hubmagic.apply_plan(plan)
+    assert dict(os.environ) == before and session.state.plan is None
 
 
 def test_permission_denied_names_the_missing_permission(
@@ -68,6 +93,7 @@ def test_permission_denied_names_the_missing_permission(
     assert "own service account" in problem.message
 
 
+@pytest.mark.slow  # ~5 s (the quick lane leaves it out)
 def test_an_endpoint_that_does_not_answer_is_a_problem_in_seconds(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -97,11 +123,11 @@ def test_panel_and_hub_cache_show_a_gs_cache(
     shell: Shell,  # noqa: F811
     gcs: Any,
     bucket: str,
-    hub_server: Any,
+    fake_hub_server: Any,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     url = f"gs://{bucket}/cache"
-    handle = f"{hub_server.url}/google/tiny/1"
+    handle = f"{fake_hub_server.url}/google/tiny/1"
     hubmagic.resolve(handle, cache_dir=url)
     panel = hubmagic.panel(url)
     try:
@@ -116,11 +142,11 @@ def test_panel_and_hub_cache_show_a_gs_cache(
     assert list(gcs.list_blobs(bucket)) == []
 
 
-def test_hubmagic_fetch_warms_a_gs_cache(gcs: Any, bucket: str, hub_server: Any) -> None:
+def test_hubmagic_fetch_warms_a_gs_cache(gcs: Any, bucket: str, fake_hub_server: Any) -> None:
     from tests.cli.test_cli_fetch import _fetch
 
     url = f"gs://{bucket}/cache"
-    handles = [f"{hub_server.url}/google/tiny/1", f"{hub_server.url}/google/tiny/2"]
+    handles = [f"{fake_hub_server.url}/google/tiny/1", f"{fake_hub_server.url}/google/tiny/2"]
     done = _fetch(*handles, "--cache", url, "--json")  # STORAGE_EMULATOR_HOST is inherited
     assert done.returncode == 0, done.stderr
     info = hubmagic.scan_cache(url)

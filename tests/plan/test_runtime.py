@@ -15,14 +15,9 @@ from typing import Any
 
 import pytest
 
-from hubmagic.plan.runtime import (
-    SAGEMAKER_METADATA,
-    Evidence,
-    PackageInfo,
-    Runtime,
-    Settings,
-    detect_runtime,
-)
+from hubmagic.core.errors import InvalidSettingError
+from hubmagic.plan.detect import SAGEMAKER_METADATA, detect_runtime
+from hubmagic.plan.runtime import Evidence, PackageInfo, Runtime, Settings
 
 TF = {"tensorflow": "2.21.0", "tensorflow-hub": "0.16.1", "tf-keras": "2.21.0"}
 REPO = Path(__file__).resolve().parents[2]
@@ -547,8 +542,9 @@ def test_a_runtime_built_by_hand_is_checked() -> None:
     assert runtime.has_tensorflow and not runtime.has_tensorflow_hub
     assert runtime.version("tensorflow-cpu") == "2.21.0"
     assert "tpu-remote at (address resolved by TensorFlow)" in runtime.describe()
-    with pytest.raises(ValueError, match="platform='mars'"):
+    with pytest.raises(InvalidSettingError, match="platform='mars'") as info:
         Runtime(platform="mars")  # type: ignore[arg-type]
+    assert isinstance(info.value, ValueError)
 
 
 def test_a_broken_ipython_module_means_no_shell() -> None:
@@ -564,10 +560,11 @@ def test_real_detection_imports_neither_tensorflow_nor_ipython() -> None:
         """
         import sys
         had_ipython = "IPython" in sys.modules
-        from hubmagic.plan.runtime import detect_runtime
+        from hubmagic.plan import detect_runtime
         runtime = detect_runtime()
         assert "tensorflow" not in sys.modules, "detect_runtime imported tensorflow"
         assert ("IPython" in sys.modules) == had_ipython, "detect_runtime imported IPython"
+        assert not any(m.startswith(("hubmagic.tf", "hubmagic.ui")) for m in sys.modules)
         print(runtime.frontend, runtime.version("tensorflow"), runtime.version("tensorflow-hub"))
         print(runtime.describe())
         """
