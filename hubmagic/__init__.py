@@ -15,25 +15,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from hubmagic._version import __version__
+
 if TYPE_CHECKING:
-    from hubmagic.core.cache import (
-        CacheEntry,
-        CacheInfo,
-        DeletePlan,
-        DeleteResult,
-        Status,
-        plan_clear,
-        plan_delete,
-        plan_prune,
-        plan_repair,
-        prune,
-        scan_cache,
-    )
+    from hubmagic.api import load, load_model, resolve, resolve_model, setup
+    from hubmagic.core.actions import VerifyReport, verify_cache
+    from hubmagic.core.cache import CacheEntry, CacheInfo, Status, scan_cache
     from hubmagic.core.errors import (
         AccessDeniedError,
         ArchiveError,
         CacheError,
         DownloadError,
+        Fix,
         GcsError,
         HttpError,
         HubmagicError,
@@ -43,16 +36,26 @@ if TYPE_CHECKING:
         ModelNotFoundError,
         NotASavedModelError,
         OfflineError,
+        PlanNotAppliedError,
         UncompressedNotSupportedError,
         UnsafeArchiveError,
     )
     from hubmagic.core.handle import Handle, HandleKind
     from hubmagic.core.handle import parse as parse_handle
+    from hubmagic.core.plans import (
+        DeletePlan,
+        DeleteResult,
+        plan_clear,
+        plan_delete,
+        plan_prune,
+        plan_repair,
+        prune,
+    )
     from hubmagic.core.progress import Phase, ProgressEvent
-    from hubmagic.core.resolver import CacheRepairWarning, Resolved, resolve, resolve_model
-    from hubmagic.plan.decide import Problem, SetupPlan, apply_plan, plan_setup, setup
-    from hubmagic.plan.runtime import Runtime, detect_runtime
-    from hubmagic.tf.loader import Loaded, load, load_model
+    from hubmagic.core.resolver import CacheRepairWarning, Resolved
+    from hubmagic.plan import Problem, Runtime, SetupPlan, apply_plan, detect_runtime, plan_setup
+    from hubmagic.plan.info import InfoReport, info
+    from hubmagic.tf.loader import Loaded
     from hubmagic.ui.widgets import panel
 
 # Names are imported on first use (PEP 562), so that `import hubmagic` and
@@ -64,8 +67,8 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "CacheError": ("hubmagic.core.errors", "CacheError"),
     "CacheInfo": ("hubmagic.core.cache", "CacheInfo"),
     "CacheRepairWarning": ("hubmagic.core.resolver", "CacheRepairWarning"),
-    "DeletePlan": ("hubmagic.core.cache", "DeletePlan"),
-    "DeleteResult": ("hubmagic.core.cache", "DeleteResult"),
+    "DeletePlan": ("hubmagic.core.plans", "DeletePlan"),
+    "DeleteResult": ("hubmagic.core.plans", "DeleteResult"),
     "DownloadError": ("hubmagic.core.errors", "DownloadError"),
     "GcsError": ("hubmagic.core.errors", "GcsError"),
     "Handle": ("hubmagic.core.handle", "Handle"),
@@ -80,30 +83,36 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "NotASavedModelError": ("hubmagic.core.errors", "NotASavedModelError"),
     "OfflineError": ("hubmagic.core.errors", "OfflineError"),
     "Phase": ("hubmagic.core.progress", "Phase"),
-    "Problem": ("hubmagic.plan.decide", "Problem"),
+    "Problem": ("hubmagic.plan", "Problem"),
     "ProgressEvent": ("hubmagic.core.progress", "ProgressEvent"),
     "Resolved": ("hubmagic.core.resolver", "Resolved"),
-    "Runtime": ("hubmagic.plan.runtime", "Runtime"),
-    "SetupPlan": ("hubmagic.plan.decide", "SetupPlan"),
+    "Runtime": ("hubmagic.plan", "Runtime"),
+    "SetupPlan": ("hubmagic.plan", "SetupPlan"),
     "Status": ("hubmagic.core.cache", "Status"),
     "UncompressedNotSupportedError": ("hubmagic.core.errors", "UncompressedNotSupportedError"),
     "UnsafeArchiveError": ("hubmagic.core.errors", "UnsafeArchiveError"),
-    "apply_plan": ("hubmagic.plan.decide", "apply_plan"),
-    "detect_runtime": ("hubmagic.plan.runtime", "detect_runtime"),
-    "load": ("hubmagic.tf.loader", "load"),
-    "load_model": ("hubmagic.tf.loader", "load_model"),
+    "apply_plan": ("hubmagic.plan", "apply_plan"),
+    "detect_runtime": ("hubmagic.plan", "detect_runtime"),
+    "info": ("hubmagic.plan.info", "info"),
+    "InfoReport": ("hubmagic.plan.info", "InfoReport"),
+    "Fix": ("hubmagic.core.errors", "Fix"),
+    "PlanNotAppliedError": ("hubmagic.core.errors", "PlanNotAppliedError"),
+    "verify_cache": ("hubmagic.core.actions", "verify_cache"),
+    "VerifyReport": ("hubmagic.core.actions", "VerifyReport"),
+    "load": ("hubmagic.api", "load"),
+    "load_model": ("hubmagic.api", "load_model"),
     "panel": ("hubmagic.ui.widgets", "panel"),
     "parse_handle": ("hubmagic.core.handle", "parse"),
-    "plan_clear": ("hubmagic.core.cache", "plan_clear"),
-    "plan_delete": ("hubmagic.core.cache", "plan_delete"),
-    "plan_prune": ("hubmagic.core.cache", "plan_prune"),
-    "plan_repair": ("hubmagic.core.cache", "plan_repair"),
-    "plan_setup": ("hubmagic.plan.decide", "plan_setup"),
-    "prune": ("hubmagic.core.cache", "prune"),
-    "resolve": ("hubmagic.core.resolver", "resolve"),
-    "resolve_model": ("hubmagic.core.resolver", "resolve_model"),
+    "plan_clear": ("hubmagic.core.plans", "plan_clear"),
+    "plan_delete": ("hubmagic.core.plans", "plan_delete"),
+    "plan_prune": ("hubmagic.core.plans", "plan_prune"),
+    "plan_repair": ("hubmagic.core.plans", "plan_repair"),
+    "plan_setup": ("hubmagic.plan", "plan_setup"),
+    "prune": ("hubmagic.core.plans", "prune"),
+    "resolve": ("hubmagic.api", "resolve"),
+    "resolve_model": ("hubmagic.api", "resolve_model"),
     "scan_cache": ("hubmagic.core.cache", "scan_cache"),
-    "setup": ("hubmagic.plan.decide", "setup"),
+    "setup": ("hubmagic.api", "setup"),
 }
 
 
@@ -120,9 +129,6 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted({*globals(), *_EXPORTS})
-
-
-__version__ = "0.1.0"
 
 
 def load_ipython_extension(ipython: Any) -> None:
@@ -149,11 +155,13 @@ __all__ = [
     "DeletePlan",
     "DeleteResult",
     "DownloadError",
+    "Fix",
     "GcsError",
     "Handle",
     "HandleKind",
     "HttpError",
     "HubmagicError",
+    "InfoReport",
     "InvalidHandleError",
     "InvalidSettingError",
     "Loaded",
@@ -162,6 +170,7 @@ __all__ = [
     "NotASavedModelError",
     "OfflineError",
     "Phase",
+    "PlanNotAppliedError",
     "Problem",
     "ProgressEvent",
     "Resolved",
@@ -170,9 +179,11 @@ __all__ = [
     "Status",
     "UncompressedNotSupportedError",
     "UnsafeArchiveError",
+    "VerifyReport",
     "__version__",
     "apply_plan",
     "detect_runtime",
+    "info",
     "load",
     "load_ipython_extension",
     "load_model",
@@ -189,4 +200,5 @@ __all__ = [
     "scan_cache",
     "setup",
     "unload_ipython_extension",
+    "verify_cache",
 ]

@@ -1,31 +1,30 @@
-"""What the cache holds, and planned, then executed, deletions.
+"""What the cache holds: :func:`scan_cache` and its frozen records.
 
 ``scan_cache`` never fails on odd content: what it cannot classify becomes a
-warning. Deleting is two steps (huggingface_hub's pattern): a ``plan_*``
-function returns a :class:`DeletePlan` that says what would go and how much it
-frees; only ``plan.execute()`` removes anything, and it does so holding each
-model's lock, so it never deletes what another process is downloading.
+warning. Deleting is planned from a scan in :mod:`hubmagic.core.plans`.
 """
 
 from __future__ import annotations
 
 import datetime
 import enum
-import re
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from hubmagic.core import config
-from hubmagic.core.errors import CacheError, ModelNotFoundError
-from hubmagic.core.handle import cache_key
-from hubmagic.core.lock import LockHolder, lock_content, new_uid, parse_holder
+from hubmagic.core.lock import LockHolder, parse_holder
+from hubmagic.core.names import (
+    DESCRIPTOR_SUFFIX,
+    KEY_PATTERN,
+    LOCK_SUFFIX,
+    TMP_TAIL,
+    cache_key,
+    descriptor_handle,
+)
 from hubmagic.core.savedmodel import find_problem
-from hubmagic.core.store import DESCRIPTOR_SUFFIX, LOCK_SUFFIX, Item, Store, open_store
-from hubmagic.core.units import format_bytes
-
-_KEY = re.compile(r"^([0-9a-f]{40})(?:\.(.*))?$")
-_TMP = re.compile(r"^[0-9a-f]+\.tmp$")
+from hubmagic.core.store import Item, Store
+from hubmagic.core.stores import open_store
+from hubmagic.core.units import format_bytes, plural
 
 
 class Status(str, enum.Enum):
@@ -92,6 +91,25 @@ class CacheEntry:
         """The model folder itself is whole (whatever leftovers sit beside it)."""
         return self.model_size > 0 and self.key in self.names and self.key not in self.leftovers
 
+    @property
+    def needs_attention(self) -> bool:
+        """Something is wrong that a repair fixes (a live download is not wrong)."""
+        return self.problem is not None and self.status is not Status.DOWNLOADING
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "key": self.key,
+            "handle": self.handle,
+            "path": self.path,
+            "status": self.status.value,
+            "problem": self.problem,
+            "size": self.size,
+            "model_size": self.model_size,
+            "last_used": self.last_used,
+            "lock_holder": self.lock_holder.label if self.lock_holder else None,
+            "leftovers": list(self.leftovers),
+        }
+
 
 @dataclass(frozen=True)
 class CacheInfo:
@@ -125,6 +143,15 @@ class CacheInfo:
         key = cache_key(target)
         return next((e for e in self.entries if e.key == key), None)
 
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "cache_dir": self.cache_dir,
+            "entries": [e.to_dict() for e in self.entries],
+            "count": len(self.entries),
+            "size": self.size,
+            "warnings": list(self.warnings),
+        }
+
     def export_as_table(self) -> str:
         """A plain-text table for terminals and logs."""
         header = ("STATUS", "SIZE", "LAST USED", "HANDLE")
@@ -135,7 +162,9 @@ class CacheInfo:
             for row in [header, *rows]
         ]
         problems = [f"  {e.label}: {e.problem}" for e in self.entries if e.problem]
-        summary = f"{len(self.entries)} entries, {self.size_str} in {self.cache_dir}"
+        summary = (
+            f"{plural(len(self.entries), 'entry', 'entries')}, {self.size_str} in {self.cache_dir}"
+        )
         out = [*lines, "", summary]
         if problems:
             out += ["Problems:", *problems]
@@ -160,13 +189,6 @@ def _lock_is_stale(holder: LockHolder, lock_item: Item, tmps: list[Item], now: f
     return now - newest > config.lock_timeout()
 
 
-def _descriptor_handle(text: str | None) -> str | None:
-    if not text:
-        return None
-    first = text.splitlines()[0] if text.splitlines() else ""
-    return first[len("Module: ") :] if first.startswith("Module: ") else None
-
-
 def scan_cache(cache_dir: str | None = None) -> CacheInfo:
     """Lists every model and leftover in the cache, with sizes and states.
 
@@ -180,7 +202,7 @@ def scan_cache(cache_dir: str | None = None) -> CacheInfo:
     items, warnings = store.inventory()
     groups: dict[str, list[Item]] = {}
     for item in items:
-        match = _KEY.match(item.name)
+        match = KEY_PATTERN.match(item.name)
         if match is None:
             warnings.append(f"{store.path(item.name)} is not a cache entry; left alone")
             continue
@@ -196,7 +218,7 @@ def _entry(store: Store, key: str, group: list[Item], now: float) -> CacheEntry:
     folder = by_name.get(key)
     lock_item = by_name.get(key + LOCK_SUFFIX)
     descriptor = by_name.get(key + DESCRIPTOR_SUFFIX)
-    tmps = [i for i in group if i.is_dir and _TMP.match(i.name[len(key) + 1 :])]
+    tmps = [i for i in group if i.is_dir and TMP_TAIL.match(i.name[len(key) + 1 :])]
     known = {key, key + LOCK_SUFFIX, key + DESCRIPTOR_SUFFIX, *(t.name for t in tmps)}
     others = [i.name for i in group if i.name not in known]  # e.g. a crashed lock write
 
@@ -237,7 +259,7 @@ def _entry(store: Store, key: str, group: list[Item], now: float) -> CacheEntry:
                 problem = "the model folder is missing; only its descriptor is left"
     return CacheEntry(
         key=key,
-        handle=_descriptor_handle(store.read_text(descriptor.name) if descriptor else None),
+        handle=descriptor_handle(store.read_text(descriptor.name) if descriptor else None),
         path=store.path(key),
         status=status or Status.COMPLETE,
         problem=problem,
@@ -249,211 +271,3 @@ def _entry(store: Store, key: str, group: list[Item], now: float) -> CacheEntry:
         leftovers=tuple(sorted(set(leftovers))),
         name_sizes=tuple(sorted((i.name, i.size) for i in group)),
     )
-
-
-# -- deletions ---------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PlannedDeletion:
-    """Names of one entry to remove, and the bytes that frees."""
-
-    entry: CacheEntry
-    names: tuple[str, ...]
-    size: int
-
-
-@dataclass(frozen=True)
-class DeleteResult:
-    """What ``DeletePlan.execute()`` did."""
-
-    removed: tuple[str, ...]
-    freed_size: int
-    skipped: tuple[tuple[str, str], ...] = ()
-
-    @property
-    def freed_size_str(self) -> str:
-        return format_bytes(self.freed_size)
-
-    def describe(self) -> str:
-        count = len(self.removed)
-        lines = [
-            f"Removed {count} entr{'y' if count == 1 else 'ies'}, freed {self.freed_size_str}."
-        ]
-        lines += [f"  not touched: {label} ({why})" for label, why in self.skipped]
-        return "\n".join(lines)
-
-
-@dataclass(frozen=True)
-class DeletePlan:
-    """Deletions to review before ``execute()``.
-
-    Attributes:
-        cache_dir: the cache folder.
-        items: what would be removed, per entry.
-        skipped: (label, reason) of entries that will not be touched.
-        action: "delete", "repair", "prune" or "clear", for messages.
-    """
-
-    cache_dir: str
-    items: tuple[PlannedDeletion, ...]
-    skipped: tuple[tuple[str, str], ...] = ()
-    action: str = "delete"
-
-    @property
-    def expected_freed_size(self) -> int:
-        return sum(i.size for i in self.items)
-
-    @property
-    def expected_freed_size_str(self) -> str:
-        return format_bytes(self.expected_freed_size)
-
-    @property
-    def paths(self) -> tuple[str, ...]:
-        store = open_store(self.cache_dir)
-        return tuple(store.path(n) for i in self.items for n in i.names)
-
-    def describe(self) -> str:
-        """What would happen, in a few lines."""
-        if not self.items:
-            lines = [f"Nothing to {self.action} in {self.cache_dir}."]
-        else:
-            lines = [
-                f"Will {self.action} {len(self.items)} entr{'y' if len(self.items) == 1 else 'ies'}"
-                f" in {self.cache_dir}, freeing {self.expected_freed_size_str}:"
-            ]
-            lines += [
-                f"  {i.entry.label} ({format_bytes(i.size)}): {', '.join(i.names)}"
-                for i in self.items
-            ]
-        lines += [f"  not touched: {label} ({why})" for label, why in self.skipped]
-        return "\n".join(lines)
-
-    def __str__(self) -> str:
-        return self.describe()
-
-    def execute(self) -> DeleteResult:
-        """Removes the planned names, each entry under its lock.
-
-        An entry whose lock is held by a live process when we get to it is
-        skipped, as is one whose stale lock was meanwhile replaced.
-        """
-        store = open_store(self.cache_dir)
-        removed: list[str] = []
-        freed = 0
-        skipped = list(self.skipped)
-        for item in self.items:
-            reason = _remove_under_lock(store, item)
-            if reason:
-                skipped.append((item.entry.label, reason))
-            else:
-                removed.append(item.entry.key)
-                freed += item.size
-        return DeleteResult(tuple(removed), freed, tuple(skipped))
-
-
-def _remove_under_lock(store: Store, item: PlannedDeletion) -> str | None:
-    key = item.entry.key
-    if item.entry.status is Status.DOWNLOADING:
-        # The holder keeps its lock; what is planned are other, dead downloads' tmp folders.
-        return _remove(store, item.names)
-    lock = store.lock_name(key)
-    mine = lock_content(new_uid())
-    if not store.create_exclusive(lock, mine):
-        content = store.read_text(lock) or ""
-        seen = item.entry.lock_holder
-        if seen is None or content != seen.content or lock not in item.names:
-            return f"being downloaded by {parse_holder(content).label} right now"
-        if not store.take_file(lock, content) or not store.create_exclusive(lock, mine):
-            return "its lock changed while deleting; scan again"
-    try:
-        return _remove(store, [n for n in item.names if n != lock])
-    finally:
-        store.take_file(lock, mine)  # conditional: never someone else's lock
-
-
-def _remove(store: Store, names: Iterable[str]) -> str | None:
-    try:
-        for name in names:
-            store.remove_tree(name)
-    except CacheError as exc:
-        return str(exc)
-    return None
-
-
-def _plan(
-    info: CacheInfo, picks: Iterable[tuple[CacheEntry, tuple[str, ...]]], action: str
-) -> DeletePlan:
-    items: list[PlannedDeletion] = []
-    skipped: list[tuple[str, str]] = []
-    store = open_store(info.cache_dir)
-    for entry, names in picks:
-        if entry.status is Status.DOWNLOADING:
-            # Only another download's leftovers may go; never the live lock,
-            # its tmp folder, or the model it is about to write.
-            names = tuple(n for n in names if n in entry.leftovers)
-            if not names:
-                skipped.append((entry.label, entry.problem or "being downloaded"))
-                continue
-        if not names:
-            continue
-        known = dict(entry.name_sizes)
-        size = sum(known[n] if n in known else store.tree_size(n) for n in names)
-        items.append(PlannedDeletion(entry, names, size))
-    return DeletePlan(info.cache_dir, tuple(items), tuple(skipped), action)
-
-
-def plan_delete(targets: Iterable[str], cache_dir: str | None = None) -> DeletePlan:
-    """Plans removing whole entries, given by handle, cache key or folder path.
-
-    Raises:
-        ModelNotFoundError: a target is not in the cache (nothing is planned).
-    """
-    info = scan_cache(cache_dir)
-    picks: list[CacheEntry] = []
-    missing: list[str] = []
-    for target in targets:
-        entry = info.find(target)
-        if entry is None:
-            missing.append(target)
-        elif entry not in picks:
-            picks.append(entry)
-    if missing:
-        raise ModelNotFoundError(
-            f"Not in the cache {info.cache_dir}: {', '.join(missing)}. "
-            "List what is there with hubmagic.scan_cache() or %hub_cache ls."
-        )
-    return _plan(info, ((e, e.names) for e in picks), "delete")
-
-
-def plan_clear(cache_dir: str | None = None) -> DeletePlan:
-    """Plans removing every entry (those being downloaded are skipped)."""
-    info = scan_cache(cache_dir)
-    return _plan(info, ((e, e.names) for e in info.entries), "clear")
-
-
-def plan_repair(cache_dir: str | None = None) -> DeletePlan:
-    """Plans removing partial folders, orphan tmp folders and stale locks, nothing else."""
-    info = scan_cache(cache_dir)
-    return _plan(info, ((e, e.leftovers) for e in info.entries), "repair")
-
-
-def plan_prune(max_bytes: int, cache_dir: str | None = None) -> DeletePlan:
-    """Plans removing least recently used complete models until the cache fits ``max_bytes``."""
-    if max_bytes < 0:
-        raise ValueError("max_bytes must be >= 0")
-    info = scan_cache(cache_dir)
-    excess = info.size - max_bytes
-    picks: list[tuple[CacheEntry, tuple[str, ...]]] = []
-    complete = [e for e in info.entries if e.status is Status.COMPLETE]
-    for entry in sorted(complete, key=lambda e: e.last_used or 0.0):
-        if excess <= 0:
-            break
-        picks.append((entry, entry.names))
-        excess -= entry.size
-    return _plan(info, picks, "prune")
-
-
-def prune(max_bytes: int, cache_dir: str | None = None) -> DeleteResult:
-    """Removes least recently used complete models until the cache fits ``max_bytes``."""
-    return plan_prune(max_bytes, cache_dir).execute()

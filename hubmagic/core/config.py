@@ -10,14 +10,19 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+import urllib.parse
 from collections.abc import Mapping
 
-from hubmagic.core.errors import InvalidSettingError
+from hubmagic.core.errors import Fix, InvalidSettingError
 
 # tensorflow_hub's own variables: same names, same meaning.
 TFHUB_CACHE_DIR = "TFHUB_CACHE_DIR"
 TFHUB_MODEL_LOAD_FORMAT = "TFHUB_MODEL_LOAD_FORMAT"
 TFHUB_DOWNLOAD_PROGRESS = "TFHUB_DOWNLOAD_PROGRESS"
+
+# Other libraries' variables that hubmagic reads too.
+STORAGE_EMULATOR_HOST = "STORAGE_EMULATOR_HOST"  # google-cloud-storage's emulator switch
+COLAB_RELEASE_TAG = "COLAB_RELEASE_TAG"  # set in every Colab runtime
 
 # hubmagic's own.
 HUBMAGIC_ENDPOINT = "HUBMAGIC_ENDPOINT"
@@ -77,6 +82,30 @@ def default_cache_dir() -> str:
     return os.path.join(tempfile.gettempdir(), "tfhub_modules")
 
 
+def cache_dir_is_set(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether the cache folder was chosen (env or flag) rather than tensorflow_hub's default."""
+    return bool(_env(environ).get(TFHUB_CACHE_DIR, "") or _absl_flag("tfhub_cache_dir"))
+
+
+def download_progress(environ: Mapping[str, str] | None = None) -> bool:
+    """tensorflow_hub's ``TFHUB_DOWNLOAD_PROGRESS``: any non-empty value asks for progress lines.
+
+    Honoured where tensorflow_hub would print them: plain ``hub.load`` and
+    ``hubmagic.load`` calls that were given no progress callback (scripts).
+    """
+    return bool(_env(environ).get(TFHUB_DOWNLOAD_PROGRESS, ""))
+
+
+def storage_emulator_host(environ: Mapping[str, str] | None = None) -> str:
+    """google-cloud-storage's ``STORAGE_EMULATOR_HOST`` ("" when unset)."""
+    return _env(environ).get(STORAGE_EMULATOR_HOST, "")
+
+
+def in_colab(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether the environment says Colab (for fixes that differ there)."""
+    return COLAB_RELEASE_TAG in _env(environ)
+
+
 def cache_dir(environ: Mapping[str, str] | None = None) -> str:
     """The cache folder in force: env, then absl flag, then the temp default."""
     value = _env(environ).get(TFHUB_CACHE_DIR, "") or _absl_flag("tfhub_cache_dir")
@@ -100,9 +129,32 @@ def normalize_load_format(value: str, *, source: str = "load_format") -> str:
 
 
 def endpoint(environ: Mapping[str, str] | None = None) -> str | None:
-    """The mirror that tfhub.dev and Kaggle downloads are sent to, if any."""
+    """The mirror that tfhub.dev and Kaggle downloads are sent to, if any.
+
+    Raises:
+        InvalidSettingError: ``HUBMAGIC_ENDPOINT`` is not an http(s) base URL.
+    """
     value = _env(environ).get(HUBMAGIC_ENDPOINT, "").strip()
-    return value.rstrip("/") or None
+    return check_endpoint(value, source=HUBMAGIC_ENDPOINT) if value else None
+
+
+def check_endpoint(value: str, *, source: str = "endpoint") -> str:
+    """``value`` as a mirror base URL (no trailing slash), or an error naming ``source``.
+
+    The one check of every endpoint, whether it comes from ``HUBMAGIC_ENDPOINT``
+    or from ``%hub_setup --endpoint`` / ``setup(endpoint=...)``.
+    """
+    text = value.strip().rstrip("/")
+    parts = urllib.parse.urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidSettingError(
+            f"{source}={value!r} is not an http(s) base URL.",
+            fix=Fix(
+                f"Give the mirror's base URL, like http://127.0.0.1:8765 or "
+                f"https://hub-mirror.example.com/prefix, or unset {source}."
+            ),
+        )
+    return text
 
 
 def offline(environ: Mapping[str, str] | None = None) -> bool:
@@ -175,24 +227,28 @@ def max_extract_bytes(environ: Mapping[str, str] | None = None) -> int:
         return DEFAULT_MAX_EXTRACT_BYTES
     try:
         return parse_size(raw)
-    except ValueError as exc:
-        raise InvalidSettingError(f"{HUBMAGIC_MAX_EXTRACT_BYTES}: {exc}") from None
+    except InvalidSettingError as exc:
+        raise InvalidSettingError(f"{HUBMAGIC_MAX_EXTRACT_BYTES}: {exc.message}") from None
 
 
 _UNITS = {"": 1, "B": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
 
 
 def parse_size(text: str) -> int:
-    """Parses ``"500M"``, ``"2G"``, ``"1.5GB"``, ``"1024"`` into bytes (binary units)."""
+    """Parses ``"500M"``, ``"2G"``, ``"1.5GB"``, ``"1024"`` into bytes (binary units).
+
+    Raises:
+        InvalidSettingError: (a ``ValueError``) not a positive size.
+    """
     value = text.strip().upper().removesuffix("IB").removesuffix("B")
     unit = value[-1:] if value[-1:].isalpha() else ""
     number = value[: len(value) - len(unit)].strip()
     try:
         size = float(number) * _UNITS[unit]
     except (KeyError, ValueError):
-        raise ValueError(
+        raise InvalidSettingError(
             f"{text!r} is not a size: write a number with an optional unit, like 500M or 2G."
         ) from None
     if size <= 0:
-        raise ValueError(f"{text!r} must be a positive size.")
+        raise InvalidSettingError(f"{text!r} must be a positive size, like 500M or 2G.")
     return int(size)

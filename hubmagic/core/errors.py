@@ -1,29 +1,138 @@
-"""Every error hubmagic raises on purpose, in one place.
+"""Every error hubmagic raises on purpose, and the fixes they carry, in one place.
 
 Each error subclasses :class:`HubmagicError` and, where one fits, the matching
-builtin, so ``except FileNotFoundError`` in user code keeps working. Messages
-say what went wrong *and what to do next*; the data behind them is kept as
-attributes so that the magics and widgets can render them their own way.
+builtin, so ``except FileNotFoundError`` in user code keeps working. An error
+says what went wrong in :attr:`HubmagicError.message`, and what to do next in
+:attr:`HubmagicError.fix`: a :class:`Fix` whose text names commands by role
+(``{prune}``, ``{setup_cache}``) so that each front end names its own (the CLI
+``hubmagic cache prune``, the magics ``%hub_cache prune``, Python
+``hubmagic.prune``). ``str(error)`` is the message with the Python fix, for
+plain scripts and tracebacks; the magics and the CLI render message and fix
+themselves (:mod:`hubmagic.ui.wording`).
 """
 
 from __future__ import annotations
 
+import string
+from dataclasses import dataclass
+from typing import Literal
+
+Front = Literal["api", "magic", "cli"]
+"""Who shows a fix: Python code, the IPython magics, or the ``hubmagic`` command."""
+
+FRONTS: tuple[Front, ...] = ("api", "magic", "cli")
+
+# What each front end calls the same step. A fix's text names a step as
+# ``{role}``; :meth:`Fix.render` fills it in for the front end showing it.
+COMMANDS: dict[str, dict[Front, str]] = {
+    "ls": {
+        "api": "hubmagic.scan_cache()",
+        "magic": "%hub_cache ls",
+        "cli": "hubmagic cache ls",
+    },
+    "repair": {
+        "api": "hubmagic.plan_repair().execute()",
+        "magic": "%hub_cache repair --yes",
+        "cli": "hubmagic cache repair --yes",
+    },
+    "prune": {
+        "api": "hubmagic.prune(max_bytes)",
+        "magic": "%hub_cache prune --max-size SIZE",
+        "cli": "hubmagic cache prune --max-size SIZE --yes",
+    },
+    "setup_cache": {
+        "api": "hubmagic.setup(cache=DIR)",
+        "magic": "%hub_setup --cache DIR",
+        "cli": "hubmagic setup --cache DIR",
+    },
+    "setup_uncompressed": {
+        "api": "hubmagic.setup(uncompressed=True)",
+        "magic": "%hub_setup --uncompressed",
+        "cli": "hubmagic setup --uncompressed",
+    },
+    "setup": {
+        "api": "hubmagic.setup()",
+        "magic": "%hub_setup",
+        "cli": "hubmagic setup",
+    },
+    "info": {
+        "api": "hubmagic.info()",
+        "magic": "%hub_info",
+        "cli": "hubmagic info",
+    },
+}
+
+
+@dataclass(frozen=True)
+class Fix:
+    """What to do about an error or a problem, for every front end.
+
+    Attributes:
+        text: one sentence; ``{role}`` names a step of :data:`COMMANDS`
+            (``"free space with {prune}"``). Literal braces are written ``{{ }}``.
+    """
+
+    text: str
+
+    def __post_init__(self) -> None:
+        unknown = {
+            field for _, field, _, _ in string.Formatter().parse(self.text) if field
+        } - COMMANDS.keys()
+        if unknown:
+            raise AssertionError(f"Fix names unknown commands {sorted(unknown)}: {self.text!r}")
+
+    def render(self, front: Front = "api") -> str:
+        """The sentence with each step named as ``front`` calls it."""
+        return self.text.format(**{role: names[front] for role, names in COMMANDS.items()})
+
+    def __str__(self) -> str:
+        return self.render("api")
+
+    def to_dict(self) -> dict[str, str]:
+        """The fix as each front end says it (for ``--json``)."""
+        return {front: self.render(front) for front in FRONTS}
+
 
 class HubmagicError(Exception):
-    """Base class of every error hubmagic raises on purpose."""
+    """Base class of every error hubmagic raises on purpose.
+
+    Args:
+        message: what went wrong, as one sentence (or a few).
+        fix: what to do next, when there is something to say.
+
+    Attributes:
+        message: as given; ``str(error)`` adds the Python fix to it.
+        fix: as given.
+    """
+
+    fix: Fix | None = None
+
+    def __init__(self, message: str, *, fix: Fix | None = None) -> None:
+        self.message = message
+        if fix is not None:
+            self.fix = fix
+        super().__init__(message if self.fix is None else f"{message} {self.fix.render('api')}")
+
+    def describe(self, front: Front) -> tuple[str, str | None]:
+        """(message, fix) as ``front`` shows them."""
+        return self.message, (self.fix.render(front) if self.fix is not None else None)
 
 
 class InvalidSettingError(HubmagicError, ValueError):
     """An environment variable or argument has a value hubmagic cannot use."""
 
 
+class PlanNotAppliedError(HubmagicError, ValueError):
+    """A setup plan with problems was asked to be applied: it never is."""
+
+
 class InvalidHandleError(HubmagicError, ValueError):
     """The text given is not a model handle hubmagic understands."""
 
-    def __init__(self, handle: str, reason: str) -> None:
+    def __init__(self, handle: str, reason: str, *, fix: Fix | None = None) -> None:
         self.handle = handle
         self.reason = reason
-        super().__init__(f"{handle!r} is not a model handle hubmagic can load: {reason}")
+        super().__init__(f"{handle!r} is not a model handle hubmagic can load: {reason}", fix=fix)
 
 
 class ModelNotFoundError(HubmagicError, FileNotFoundError):
@@ -41,17 +150,17 @@ class OfflineError(HubmagicError, FileNotFoundError):
 class DownloadError(HubmagicError, OSError):
     """Fetching a model over the network failed."""
 
-    def __init__(self, message: str, *, url: str | None = None) -> None:
+    def __init__(self, message: str, *, url: str | None = None, fix: Fix | None = None) -> None:
         self.url = url
-        super().__init__(message)
+        super().__init__(message, fix=fix)
 
 
 class HttpError(DownloadError):
     """The server answered with an HTTP status that is not a model."""
 
-    def __init__(self, message: str, *, url: str, status: int) -> None:
+    def __init__(self, message: str, *, url: str, status: int, fix: Fix | None = None) -> None:
         self.status = status
-        super().__init__(message, url=url)
+        super().__init__(message, url=url, fix=fix)
 
 
 class AccessDeniedError(HttpError, PermissionError):
@@ -73,17 +182,17 @@ class UnsafeArchiveError(ArchiveError):
 class CacheError(HubmagicError, OSError):
     """The cache folder cannot be read or written (permissions, full disk)."""
 
-    def __init__(self, message: str, *, path: str) -> None:
+    def __init__(self, message: str, *, path: str, fix: Fix | None = None) -> None:
         self.path = path
-        super().__init__(message)
+        super().__init__(message, fix=fix)
 
 
 class GcsError(HubmagicError, OSError):
     """A gs:// location could not be used (credentials, bucket, permissions)."""
 
-    def __init__(self, message: str, *, url: str) -> None:
+    def __init__(self, message: str, *, url: str, fix: Fix | None = None) -> None:
         self.url = url
-        super().__init__(message)
+        super().__init__(message, fix=fix)
 
 
 class MissingDependencyError(HubmagicError, ImportError):
@@ -93,5 +202,6 @@ class MissingDependencyError(HubmagicError, ImportError):
         self.package = package
         self.install = install
         super().__init__(
-            f"{purpose} needs {package}, which is not installed. Install it with: {install}"
+            f"{purpose} needs {package}, which is not installed.",
+            fix=Fix(f"Install it with: {install}".replace("{", "{{").replace("}", "}}")),
         )

@@ -174,9 +174,9 @@ def _close_quietly(reader: Any) -> None:
 
 
 def _write_error(exc: OSError, dest: str) -> CacheError:
+    what, fix = describe_os_error(exc)
     return CacheError(
-        f"Could not write the model into {dest}: {describe_os_error(exc)}",
-        path=str(exc.filename or dest),
+        f"Could not write the model into {dest}: {what}.", path=str(exc.filename or dest), fix=fix
     )
 
 

@@ -9,7 +9,7 @@ the client library itself (with anonymous credentials).
 from __future__ import annotations
 
 import io
-import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -21,16 +21,32 @@ from hubmagic.core.progress import ProgressReporter
 _CHUNK = 8 * 1024 * 1024
 
 
+# https://cloud.google.com/storage/docs/buckets#naming: 3-63 characters (up to
+# 222 when dotted, each dot-separated part at most 63), lower-case letters,
+# digits, '-', '_' and '.', starting and ending with a letter or digit.
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$")
+BUCKET_RULE = (
+    "3-63 lower-case letters, digits, '-', '_' or '.', starting and ending with a letter or digit"
+)
+
+
+def valid_bucket(name: str) -> bool:
+    """Whether GCS accepts ``name`` as a bucket name (the one rule handles and caches share)."""
+    if not _BUCKET.match(name) or ".." in name:
+        return False
+    return len(name) <= 63 or ("." in name and all(len(p) <= 63 for p in name.split(".")))
+
+
 def split(url: str) -> tuple[str, str]:
     """``gs://bucket/a/b`` -> ``("bucket", "a/b")``."""
     if not url.startswith("gs://"):
-        raise ValueError(f"not a gs:// URL: {url}")
+        raise GcsError(f"{url!r} is not a gs:// URL.", url=url)
     bucket, _, path = url[len("gs://") :].partition("/")
     return bucket, path.strip("/")
 
 
 def _auth_hint() -> str:
-    if "COLAB_RELEASE_TAG" in os.environ:
+    if config.in_colab():
         return "In Colab run: from google.colab import auth; auth.authenticate_user()"
     return (
         "Run `gcloud auth application-default login`, or set GOOGLE_APPLICATION_CREDENTIALS "
@@ -46,7 +62,7 @@ def client() -> Any:
         raise MissingDependencyError(
             "google-cloud-storage", "pip install google-cloud-storage", "Using gs:// locations"
         ) from exc
-    if os.environ.get("STORAGE_EMULATOR_HOST"):
+    if config.storage_emulator_host():
         from google.auth.credentials import AnonymousCredentials
 
         return storage.Client(project="hubmagic", credentials=AnonymousCredentials())  # type: ignore[no-untyped-call]

@@ -43,7 +43,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-import re
 import shutil
 import tempfile
 import threading
@@ -52,17 +51,17 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 
 from hubmagic.core import config, gcs
-from hubmagic.core.errors import GcsError
+from hubmagic.core.errors import Fix, GcsError
+from hubmagic.core.local_store import LocalStore
+from hubmagic.core.names import TMP_SUFFIX, CacheNames
 from hubmagic.core.savedmodel import GRAPH_FILES
-from hubmagic.core.store import TMP_SUFFIX, CacheNames, Item, LocalStore
+from hubmagic.core.store import Item
 
 UPLOAD_CHUNK = 16 * 1024 * 1024
 """Chunk of resumable uploads; files above it are uploaded in resumable chunks."""
 WORKERS = 8
 """Parallel uploads, copies and deletions (the client's connection pool holds 10)."""
 
-# Bucket names as GCS accepts them (3-63 characters, or up to 222 with dots).
-_BUCKET = re.compile(r"^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$")
 HEARTBEAT = ".hubmagic-heartbeat"
 """Name, inside a tmp prefix, of the object that shows a download is alive."""
 _clients: dict[str, Any] = {}
@@ -71,7 +70,7 @@ _clients_lock = threading.Lock()
 
 def _client() -> Any:
     """One client per endpoint and process: credentials are looked up once."""
-    endpoint = os.environ.get("STORAGE_EMULATOR_HOST", "")
+    endpoint = config.storage_emulator_host()
     with _clients_lock:
         found = _clients.get(endpoint)
         if found is None:
@@ -99,12 +98,11 @@ def _nothing() -> None:
 def check_bucket_name(url: str) -> str:
     """The bucket of ``url``, or raises :class:`GcsError` if GCS would refuse its name."""
     bucket, _ = gcs.split(url)
-    if not _BUCKET.match(bucket) or ".." in bucket or (len(bucket) > 63 and "." not in bucket):
+    if not gcs.valid_bucket(bucket):
         raise GcsError(
-            f"{url}: {bucket!r} is not a valid bucket name (3-63 lowercase letters, digits, "
-            "'-', '_' or '.', starting and ending with a letter or digit). Check the "
-            "TFHUB_CACHE_DIR / cache_dir spelling.",
+            f"{url}: {bucket!r} is not a valid bucket name ({gcs.BUCKET_RULE}).",
             url=url,
+            fix=Fix("Check the TFHUB_CACHE_DIR / cache_dir spelling."),
         )
     return bucket
 

@@ -8,14 +8,25 @@ from __future__ import annotations
 
 import enum
 import functools
-import hashlib
 import os
 import re
 import urllib.parse
 from dataclasses import dataclass
 
-from hubmagic.core import config
-from hubmagic.core.errors import InvalidHandleError, ModelNotFoundError, NotASavedModelError
+from hubmagic.core import gcs
+from hubmagic.core.errors import Fix, InvalidHandleError, ModelNotFoundError, NotASavedModelError
+from hubmagic.core.names import cache_key
+
+__all__ = [
+    "ACCEPTED_FORMS",
+    "ARCHIVE_SUFFIXES",
+    "Handle",
+    "HandleKind",
+    "add_format_query",
+    "apply_endpoint",
+    "cache_key",
+    "parse",
+]
 
 ACCEPTED_FORMS = (
     "https://tfhub.dev/<publisher>/<model>/<version>",
@@ -43,8 +54,6 @@ _KAGGLE_API = re.compile(
     r"^/api/v1/models/(?P<owner>[^/]+)/(?P<model>[^/]+)/(?P<framework>[^/]+)"
     r"/(?P<variation>[^/]+)/(?P<version>\d+)/download/?$"
 )
-# https://cloud.google.com/storage/docs/buckets#naming (the dotted form allows 222).
-_BUCKET = re.compile(r"^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$")
 
 
 class HandleKind(str, enum.Enum):
@@ -91,11 +100,6 @@ class Handle:
         return self.kind in (HandleKind.LOCAL_FOLDER, HandleKind.GCS_FOLDER)
 
 
-def cache_key(raw: str) -> str:
-    """tensorflow_hub's cache folder name: sha1 of the handle exactly as given."""
-    return hashlib.sha1(raw.encode("utf8")).hexdigest()
-
-
 def add_format_query(url: str, value: str) -> str:
     """Adds ``tf-hub-format=<value>`` to the URL's query, keeping what is there."""
     parts = urllib.parse.urlsplit(url)
@@ -105,16 +109,13 @@ def add_format_query(url: str, value: str) -> str:
 
 
 def apply_endpoint(url: str, endpoint: str | None) -> str:
-    """Sends ``url`` to the mirror ``endpoint``: new scheme and host, same path and query."""
+    """Sends ``url`` to the mirror ``endpoint``: new scheme and host, same path and query.
+
+    ``endpoint`` is a base URL that :func:`hubmagic.core.config.check_endpoint` accepted.
+    """
     if not endpoint:
         return url
-    base = urllib.parse.urlsplit(endpoint)
-    if base.scheme not in ("http", "https") or not base.netloc:
-        raise InvalidHandleError(
-            endpoint,
-            f"{config.HUBMAGIC_ENDPOINT} must be an http(s) base URL such as "
-            "http://127.0.0.1:8765 or https://hub-mirror.example.com/prefix",
-        )
+    base = urllib.parse.urlsplit(endpoint)  # checked once, by config.check_endpoint
     parts = urllib.parse.urlsplit(url)
     path = base.path.rstrip("/") + parts.path
     return urllib.parse.urlunsplit((base.scheme, base.netloc, path, parts.query, ""))
@@ -133,7 +134,7 @@ def parse(raw: str, *, endpoint: str | None = None) -> Handle:
         NotASavedModelError: a local file, not a folder.
     """
     if not isinstance(raw, str) or not raw.strip():
-        raise InvalidHandleError(str(raw), "it is empty. " + _accepted())
+        raise InvalidHandleError(str(raw), "it is empty.", fix=ACCEPTED)
     if raw != raw.strip():
         raise InvalidHandleError(
             raw, "it has leading or trailing spaces, which would give it its own cache entry"
@@ -145,12 +146,16 @@ def parse(raw: str, *, endpoint: str | None = None) -> Handle:
     if scheme == "gs":
         return _parse_gs(raw, key)
     if scheme:
-        raise InvalidHandleError(raw, f"the {scheme}:// scheme is not supported. " + _accepted())
+        raise InvalidHandleError(raw, f"the {scheme}:// scheme is not supported.", fix=ACCEPTED)
     return _parse_local(raw, key)
 
 
-def _accepted() -> str:
-    return "Accepted forms:\n  " + "\n  ".join(ACCEPTED_FORMS)
+ACCEPTED = Fix(
+    "Give a tfhub.dev or Kaggle model URL (https://tfhub.dev/<publisher>/<model>/<version>), "
+    "an http(s) or gs:// URL of a .tar.gz SavedModel archive, a gs:// folder, or a local "
+    "folder holding saved_model.pb."
+)
+"""The accepted forms in one sentence (the full list is :data:`ACCEPTED_FORMS`)."""
 
 
 # URL handles parse the same every time (no file system is involved), and a
@@ -160,7 +165,7 @@ def _parse_http(raw: str, key: str, endpoint: str | None) -> Handle:
     parts = urllib.parse.urlsplit(raw)
     host = (parts.hostname or "").lower()
     if not host:
-        raise InvalidHandleError(raw, "the URL has no host. " + _accepted())
+        raise InvalidHandleError(raw, "the URL has no host.", fix=ACCEPTED)
     kind = HandleKind.HTTP_ARCHIVE
     if host in _TFHUB_HOSTS:
         kind = HandleKind.TFHUB
@@ -200,11 +205,11 @@ def _parse_http(raw: str, key: str, endpoint: str | None) -> Handle:
 def _parse_gs(raw: str, key: str) -> Handle:
     rest = raw[len("gs://") :]
     bucket, _, path = rest.partition("/")
-    if not _BUCKET.match(bucket) or ".." in bucket:
+    if not gcs.valid_bucket(bucket):
         raise InvalidHandleError(
             raw,
-            f"{bucket!r} is not a valid bucket name (3-63 lower-case letters, digits, "
-            "'-', '_' or '.'): write gs://<bucket>/<path>",
+            f"{bucket!r} is not a valid bucket name ({gcs.BUCKET_RULE}): "
+            "write gs://<bucket>/<path>",
         )
     if any(part in (".", "..") for part in path.split("/")):
         raise InvalidHandleError(raw, "gs:// paths cannot contain '.' or '..' segments")
@@ -230,5 +235,7 @@ def _parse_local(raw: str, key: str) -> Handle:
             raw, f"it is not a URL nor an existing folder. Did you mean https://tfhub.dev/{raw} ?"
         )
     if raw.startswith(("/", ".", "~")) or os.sep in raw:
-        raise ModelNotFoundError(f"No such folder: {raw}. Check the path, or {_accepted()}")
-    raise InvalidHandleError(raw, "it is neither a URL nor an existing folder. " + _accepted())
+        raise ModelNotFoundError(
+            f"No such folder: {raw}.", fix=Fix("Check the path. " + ACCEPTED.text)
+        )
+    raise InvalidHandleError(raw, "it is neither a URL nor an existing folder.", fix=ACCEPTED)

@@ -21,6 +21,7 @@ import io
 import time
 from typing import TYPE_CHECKING, Any
 
+from hubmagic._version import __version__
 from hubmagic.core import config
 from hubmagic.core.errors import (
     AccessDeniedError,
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
     import requests
 
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
-USER_AGENT = "hubmagic/0.1 (+tensorflow_hub-compatible)"
+USER_AGENT = f"hubmagic/{__version__} (+tensorflow_hub-compatible)"
 
 
 def _requests() -> Any:

@@ -18,9 +18,8 @@ is extracted into a local staging folder and ``publish`` uploads it (see
 from __future__ import annotations
 
 import contextlib
-import datetime
-import os
 import sys
+import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator
@@ -29,22 +28,17 @@ from typing import IO, cast
 
 from hubmagic.core import config, gcs
 from hubmagic.core import handle as handles
-from hubmagic.core.errors import (
-    HubmagicError,
-    NotASavedModelError,
-    OfflineError,
-)
+from hubmagic.core.errors import CacheError, Fix, HubmagicError, NotASavedModelError, OfflineError
 from hubmagic.core.extract import extract_tar
 from hubmagic.core.handle import Handle, HandleKind
-from hubmagic.core.lock import abandon, hostname, lock_content, new_uid, parse_holder
+from hubmagic.core.local_store import LocalStore
+from hubmagic.core.lock import CacheLock
+from hubmagic.core.names import descriptor_text
 from hubmagic.core.progress import Phase, ProgressCallback, ProgressReporter
 from hubmagic.core.readahead import ReadAhead, Source
 from hubmagic.core.savedmodel import find_problem
-from hubmagic.core.store import LocalStore, Store, open_store
-from hubmagic.core.units import format_bytes
-
-_POLL_FIRST = 0.1
-_POLL_MAX = 1.0
+from hubmagic.core.store import Store
+from hubmagic.core.stores import open_store
 
 
 class CacheRepairWarning(UserWarning):
@@ -194,51 +188,38 @@ def _cached_download(
 ) -> Resolved:
     key = h.cache_key
     folder = store.path(key)
+
+    def result(
+        source: str, waited: float = 0.0, downloaded: int = 0, repaired: str | None = None
+    ) -> Resolved:
+        seconds = time.monotonic() - start
+        return Resolved(h.raw, folder, h.kind, source, downloaded, seconds, waited, repaired)
+
     problem = _entry_problem(store, key)
     if problem is None:
         store.touch(key)
-        return Resolved(h.raw, folder, h.kind, "cache", seconds=time.monotonic() - start)
+        return result("cache")
     if offline:
         state = "is not in" if problem == "missing" else f"is damaged in ({problem})"
         raise OfflineError(
             f"{h.raw} {state} the cache {store.root}, and offline mode is on "
-            "(HUBMAGIC_OFFLINE or offline=True). Download it once with the network on, "
-            "or point TFHUB_CACHE_DIR at the cache that has it."
+            "(HUBMAGIC_OFFLINE or offline=True).",
+            fix=Fix(
+                "Download it once with the network on, or point TFHUB_CACHE_DIR at the "
+                "cache that has it."
+            ),
         )
 
     store.ensure_root()
-    uid = new_uid()
-    mine = lock_content(uid)
-    lock = store.lock_name(key)
-    tmp = store.tmp_name(key, uid)
-    waited = 0.0
-    released = False
-    try:
-        while not store.create_exclusive(lock, mine):
-            waited += _wait_for_lock(store, key, reporter)
-            if _entry_problem(store, key) is None:
-                # Another process finished the download while we waited.
-                store.touch(key)
-                return Resolved(
-                    h.raw,
-                    folder,
-                    h.kind,
-                    "shared",
-                    seconds=time.monotonic() - start,
-                    waited_seconds=waited,
-                )
-        # We hold the lock. Check again: the holder before us may have finished.
+    with CacheLock(store, key, reporter) as lock:
+        # Another process may finish the download while we wait, or just before.
+        if not lock.acquire(done=lambda: _entry_problem(store, key) is None):
+            store.touch(key)
+            return result("shared", lock.waited)
         problem = _entry_problem(store, key)
         if problem is None:
             store.touch(key)
-            return Resolved(
-                h.raw,
-                folder,
-                h.kind,
-                "shared",
-                seconds=time.monotonic() - start,
-                waited_seconds=waited,
-            )
+            return result("shared", lock.waited)
         # Holding the lock, any other tmp folder of this model is an interrupted
         # download (tensorflow_hub writes one only while it holds the lock).
         for orphan in store.tmp_names(key):
@@ -254,107 +235,38 @@ def _cached_download(
                 stacklevel=4,
             )
             store.remove_tree(key)
-        # A local folder for both stores: a gs:// store uploads it in publish().
-        tmp_path = store.make_folder(tmp)
-        received = _download_into(h, tmp_path, reporter, store.file_hook(tmp))
-        problem = find_problem(LocalStore(tmp_path).folder_files("") or {})
-        if problem:
-            raise NotASavedModelError(
-                f"The archive of {h.raw} (from {h.download_url}) {problem}, so it is not a "
-                "SavedModel archive. Check that the handle points at a model; archives must "
-                "hold saved_model.pb at their root."
-            )
-        reporter.emit(Phase.EXTRACTING, message="moving the model into the cache")
-        if not store.publish(
-            tmp, key, lambda message: reporter.emit(Phase.EXTRACTING, message=message)
-        ):
-            # Only a process that ignored our lock can have beaten us here.
-            problem = _entry_problem(store, key)
-            if problem is not None:
-                raise HubmagicError(
-                    f"Another process wrote a damaged {folder} while we held its lock ({problem})."
-                    " Run hubmagic's repair (or delete that folder) and try again."
-                )
-        store.write_text(store.descriptor_name(key), _descriptor(h.raw))
-        return Resolved(
-            h.raw,
-            folder,
-            h.kind,
-            "download",
-            downloaded_bytes=received,
-            seconds=time.monotonic() - start,
-            waited_seconds=waited,
-            repaired=repaired,
+        received = _fill(h, store, lock, reporter)
+        store.write_text(store.descriptor_name(key), descriptor_text(h.raw))
+        return result("download", lock.waited, received, repaired)
+
+
+def _fill(h: Handle, store: Store, lock: CacheLock, reporter: ProgressReporter) -> int:
+    """Downloads into the lock's tmp folder, checks it, publishes it; returns bytes received."""
+    # A local folder for both stores: a gs:// store uploads it in publish().
+    tmp_path = lock.make_folder()
+    received = _download_into(h, tmp_path, reporter, store.file_hook(lock.tmp))
+    problem = find_problem(LocalStore(tmp_path).folder_files("") or {})
+    if problem:
+        raise NotASavedModelError(
+            f"The archive of {h.raw} (from {h.download_url}) {problem}, so it is not a "
+            "SavedModel archive.",
+            fix=Fix(
+                "Check that the handle points at a model; archives must hold saved_model.pb "
+                "at their root."
+            ),
         )
-    except BaseException:
-        # The error that stopped us is the one to raise: a cleanup that fails
-        # too (a gs:// endpoint that went away) must not replace it.
-        released = True
-        with contextlib.suppress(HubmagicError):
-            _release(store, tmp, lock, mine)
-        raise
-    finally:
-        if not released:
-            _release(store, tmp, lock, mine)
-
-
-def _release(store: Store, tmp: str, lock: str, mine: str) -> None:
-    """Removes our tmp folder and our lock (conditionally: only if it still holds ``mine``)."""
-    try:
-        store.remove_tree(tmp)
-        store.take_file(lock, mine)
-    except HubmagicError:
-        # Our lock may be left behind: let this process's next resolve take it
-        # over at once instead of waiting for a holder that is not running.
-        abandon(parse_holder(mine).uid)
-        raise
-
-
-def _descriptor(raw: str) -> str:
-    """The descriptor exactly as tensorflow_hub writes it (nothing reads it but humans)."""
-    return (
-        f"Module: {raw}\nDownload Time: {datetime.datetime.today()}\n"
-        f"Downloader Hostname: {hostname()} (PID:{os.getpid()})"
+    reporter.emit(Phase.EXTRACTING, message="moving the model into the cache")
+    published = store.publish(
+        lock.tmp, h.cache_key, lambda message: reporter.emit(Phase.EXTRACTING, message=message)
     )
-
-
-def _wait_for_lock(store: Store, key: str, reporter: ProgressReporter) -> float:
-    """Waits until the lock on ``key`` is gone or may be taken over; returns seconds waited.
-
-    A holder that is a dead process on this host loses its lock at once. Any
-    other holder keeps it while its lock content or its ``.tmp`` folder size
-    changes at least once per ``HUBMAGIC_LOCK_TIMEOUT`` (tensorflow_hub's rule).
-    """
-    timeout = config.lock_timeout()
-    lock = store.lock_name(key)
-    began = last_change = time.monotonic()
-    seen: tuple[str, int] | None = None
-    poll = _POLL_FIRST
-    while True:
-        content = store.read_text(lock)
-        if content is None:
-            return time.monotonic() - began
-        holder = parse_holder(content)
-        tmp = store.tmp_name(key, holder.uid) if holder.uid else None
-        if holder.is_dead():
-            if store.take_file(lock, content) and tmp is not None:
-                store.remove_tree(tmp)  # the dead holder's partial download
-            return time.monotonic() - began
-        now = time.monotonic()
-        state = (content, store.tree_size(tmp) if tmp else 0)
-        if state != seen:
-            seen, last_change = state, now
-        elif now - last_change > timeout:
-            store.take_file(lock, content)
-            return now - began
-        reporter.waiting(
-            content,
-            now - began,
-            f"waiting for {holder.label}, which is downloading this model "
-            f"({format_bytes(state[1])} so far)",
+    if not published and _entry_problem(store, h.cache_key) is not None:
+        # Only a process that ignored our lock can have beaten us here.
+        raise CacheError(
+            f"Another process wrote a damaged {store.path(h.cache_key)} while we held its lock.",
+            path=store.path(h.cache_key),
+            fix=Fix("Remove the damaged entry ({repair}) and try again."),
         )
-        time.sleep(poll)
-        poll = min(_POLL_MAX, poll * 2)
+    return received
 
 
 def _download_into(
@@ -383,18 +295,32 @@ def _download_into(
     return reporter.bytes_done
 
 
+_switch_lock = threading.Lock()
+_switch_users = 0
+_switch_saved = 0.0
+
+
 @contextlib.contextmanager
 def _quick_thread_switches() -> Iterator[None]:
     """Lets the reader, decompressor and writer threads hand the GIL over faster.
 
     The decompressor releases the GIL for each block and then waited up to the
     default 5 ms switch interval to get it back from the tar/writer thread; 0.5 ms
-    made the 300 MB benchmark steadier and about 5 % faster. Process-wide, so it
-    is restored right after.
+    made the 300 MB benchmark steadier and about 5 % faster. The interval is
+    process-wide: the first download to start saves it and the last to end
+    restores it (counted under a lock), so overlapping downloads in threads
+    leave it as it was.
     """
-    previous = sys.getswitchinterval()
-    sys.setswitchinterval(min(previous, 0.0005))
+    global _switch_users, _switch_saved
+    with _switch_lock:
+        if _switch_users == 0:
+            _switch_saved = sys.getswitchinterval()
+            sys.setswitchinterval(min(_switch_saved, 0.0005))
+        _switch_users += 1
     try:
         yield
     finally:
-        sys.setswitchinterval(previous)
+        with _switch_lock:
+            _switch_users -= 1
+            if _switch_users == 0:
+                sys.setswitchinterval(_switch_saved)

@@ -24,3 +24,9 @@ def format_duration(seconds: float) -> str:
         return f"{minutes} min {rest} s"
     hours, minutes = divmod(minutes, 60)
     return f"{hours} h {minutes} min"
+
+
+def plural(count: int, singular: str, plural_form: str | None = None) -> str:
+    """``plural(1, "entry", "entries")`` -> ``"1 entry"``, ``plural(2, "file")``: ``"2 files"``."""
+    word = singular if count == 1 else (plural_form or singular + "s")
+    return f"{count} {word}"

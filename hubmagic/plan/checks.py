@@ -125,15 +125,20 @@ def _tf_keras_spec(tf_version: str | None) -> str:
     return f"'tf-keras~={mm[0]}.{mm[1]}.0'" if mm else "tf-keras"
 
 
-def check_packages(runtime: Runtime, problems: list[Problem], warnings: list[str]) -> None:
-    """TensorFlow, tensorflow-hub and (for Keras 3 TensorFlow) a matching tf-keras."""
+def check_packages(runtime: Runtime, warnings: list[str]) -> None:
+    """TensorFlow, tensorflow-hub and (for Keras 3 TensorFlow) a matching tf-keras.
+
+    What is missing is a warning, not a problem: the setup itself (where models
+    are cached, how they are read) stands without them, hubmagic downloads and
+    manages models without TensorFlow (Colab TPU images ship without it, and
+    ``%hub_setup tpu`` must still apply there), and loading names the install
+    when it is tried.
+    """
     if not runtime.has_tensorflow:
-        problems.append(
-            Problem(
-                "TensorFlow is not installed, so models cannot be loaded (hubmagic can still "
-                "download and manage them; Colab TPU images ship without TensorFlow)",
-                Fix(f"{TF_INSTALL}   (or: {TF_EXTRA_INSTALL})"),
-            )
+        warnings.append(
+            "TensorFlow is not installed, so models cannot be loaded until it is (hubmagic "
+            "still downloads and manages them; Colab TPU images ship without TensorFlow); "
+            f"fix: {TF_INSTALL}   (or: {TF_EXTRA_INSTALL})"
         )
         return
     tf_version = runtime.version(TENSORFLOW)
@@ -144,20 +149,14 @@ def check_packages(runtime: Runtime, problems: list[Problem], warnings: list[str
     keras_needed = not runtime.has_tf_keras and (mm is None or mm >= (2, 16))
     if not runtime.has_tensorflow_hub:
         extra = f" {_tf_keras_spec(tf_version)}" if keras_needed else ""
-        problems.append(
-            Problem(
-                "tensorflow-hub is not installed: TensorFlow is, but hub.load and "
-                "hub.KerasLayer come from tensorflow-hub",
-                Fix(f"pip install tensorflow-hub{extra}"),
-            )
+        warnings.append(
+            "tensorflow-hub is not installed: TensorFlow is, but hub.load and hub.KerasLayer "
+            f"come from tensorflow-hub; fix: pip install tensorflow-hub{extra}"
         )
     elif keras_needed:
-        problems.append(
-            Problem(
-                f"tf-keras is not installed: TensorFlow {tf_version} uses Keras 3, and "
-                "import tensorflow_hub fails without tf-keras",
-                Fix(f"pip install {_tf_keras_spec(tf_version)}"),
-            )
+        warnings.append(
+            f"tf-keras is not installed: TensorFlow {tf_version} uses Keras 3, and import "
+            f"tensorflow_hub fails without tf-keras; fix: pip install {_tf_keras_spec(tf_version)}"
         )
     keras_version = runtime.version(TF_KERAS)
     keras_mm = _major_minor(keras_version)

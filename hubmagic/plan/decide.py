@@ -38,7 +38,7 @@ were before the plan layer was split; new code imports them from
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from hubmagic.core import config
 from hubmagic.core.errors import InvalidSettingError
@@ -51,25 +51,13 @@ from hubmagic.plan.checks import (
     fold_bucket_check,
     fold_probe,
 )
-from hubmagic.plan.records import Problem, SetupPlan, UncompressedProbe, is_gcs, models_from
+from hubmagic.plan.records import Problem, SetupPlan, UncompressedProbe, is_gcs
 from hubmagic.plan.runtime import Runtime
 
 if TYPE_CHECKING:
     from hubmagic.core.gcs import BucketCheck
 
-__all__ = [
-    "IO_DEVICE_LOCALHOST",
-    "MODES",
-    "Problem",
-    "SetupPlan",
-    "UncompressedProbe",
-    "apply_plan",
-    "check_uncompressed",
-    "disk_free",
-    "models_from",
-    "plan_setup",
-    "setup",
-]
+__all__ = ["IO_DEVICE_LOCALHOST", "MODES", "plan_setup"]
 
 MODES = ("auto", "local", "cpu", "gpu", "tpu")
 IO_DEVICE_LOCALHOST = "/job:localhost"
@@ -163,7 +151,7 @@ def plan_setup(
         check_cache_folder(cache_dir, load_format, free_bytes, is_writable, problems, warnings)
     elif bucket_check is not None and bucket_check.url == cache_dir:
         fold_bucket_check(bucket_check, remote_worker, reasons, warnings, problems)
-    check_packages(runtime, problems, warnings)
+    check_packages(runtime, warnings)
 
     env: list[tuple[str, str]] = [
         (config.TFHUB_CACHE_DIR, cache_dir),
@@ -314,19 +302,3 @@ def _choose_endpoint(runtime: Runtime, endpoint: str | None) -> tuple[str | None
             f"endpoint {runtime.settings.endpoint}: kept, HUBMAGIC_ENDPOINT was already set"
         )
     return None, "endpoint: none; downloads go to tfhub.dev / Kaggle"
-
-
-# apply.py imports this module, so its functions are served lazily here.
-if TYPE_CHECKING:
-    from hubmagic.plan.apply import apply_plan as apply_plan
-    from hubmagic.plan.apply import check_uncompressed as check_uncompressed
-    from hubmagic.plan.apply import setup as setup
-else:
-    _FROM_APPLY = ("apply_plan", "check_uncompressed", "setup")
-
-    def __getattr__(name: str) -> Any:
-        if name in _FROM_APPLY:
-            from hubmagic.plan import apply
-
-            return getattr(apply, name)
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

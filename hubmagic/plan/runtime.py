@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import platform as _platform
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import Literal, get_args
 
 from hubmagic.core import config
 from hubmagic.core.errors import InvalidSettingError
@@ -232,18 +232,3 @@ class Runtime:
 
 def _normalize(name: str) -> str:
     return name.lower().replace("_", "-").replace(".", "-")
-
-
-# `from hubmagic.plan.runtime import detect_runtime` predates the split. It is
-# served lazily, because hubmagic.plan.detect imports this module; new code
-# imports it from hubmagic.plan.
-if TYPE_CHECKING:
-    from hubmagic.plan.detect import detect_runtime as detect_runtime
-else:
-
-    def __getattr__(name: str) -> Any:
-        if name == "detect_runtime":
-            from hubmagic.plan.detect import detect_runtime
-
-            return detect_runtime
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

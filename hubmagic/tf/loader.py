@@ -15,9 +15,9 @@ from typing import Any
 
 from hubmagic.core import session
 from hubmagic.core.errors import InvalidSettingError, MissingDependencyError
+from hubmagic.core.local_store import LocalStore
 from hubmagic.core.progress import ProgressCallback
 from hubmagic.core.resolver import Resolved, resolve_model
-from hubmagic.core.store import LocalStore
 from hubmagic.core.units import format_bytes, format_duration
 
 TF_INSTALL = "pip install 'hubmagic[tf]'  (or: pip install tensorflow tensorflow-hub tf-keras)"

@@ -29,7 +29,10 @@ class HubmagicResolver:
 
     def __init__(self) -> None:
         self.enabled = True
-        self.progress_factory: Callable[[], ProgressCallback | None] = lambda: None
+        # The magics' renderer while the extension is loaded; else the fallback
+        # (hubmagic.api's, which honours TFHUB_DOWNLOAD_PROGRESS in scripts).
+        self.progress_factory: Callable[[], ProgressCallback | None] | None = None
+        self.fallback_factory: Callable[[], ProgressCallback | None] = lambda: None
 
     def is_supported(self, handle: str) -> bool:
         if not self.enabled or not isinstance(handle, str):
@@ -39,7 +42,9 @@ class HubmagicResolver:
         from hubmagic.core.handle import parse as parse_handle
 
         try:
-            kind = parse_handle(handle).kind
+            # The endpoint does not change what a handle is; a bad HUBMAGIC_ENDPOINT
+            # is then reported by resolve (not silently ignored by tensorflow_hub).
+            kind = parse_handle(handle, endpoint=None).kind
         except (HubmagicError, OSError):
             return False  # let tensorflow_hub's own resolvers say what is wrong
         return kind not in (HandleKind.LOCAL_FOLDER, HandleKind.GCS_FOLDER)
@@ -47,7 +52,8 @@ class HubmagicResolver:
     def __call__(self, handle: str) -> str:
         from hubmagic.core.resolver import resolve
 
-        return resolve(handle, progress=self.progress_factory())
+        factory = self.progress_factory or self.fallback_factory
+        return resolve(handle, progress=factory())
 
 
 RESOLVER = HubmagicResolver()
@@ -120,3 +126,4 @@ def uninstall() -> None:
     """Stops hubmagic's resolver (the registry has no removal; it declines every handle)."""
     uninstall_hook()
     RESOLVER.enabled = False
+    RESOLVER.progress_factory = None

@@ -9,6 +9,7 @@ IPython shows its message without a traceback.
 from __future__ import annotations
 
 import importlib.util
+import sys
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -17,17 +18,17 @@ from typing import TYPE_CHECKING, Any
 from IPython.core import magic_arguments
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
-from traitlets import Bool, CaselessStrEnum
+from traitlets import Bool, TraitError, Unicode, validate
 
 from hubmagic.core import config, session
 from hubmagic.core.errors import HubmagicError
 from hubmagic.core.progress import ProgressCallback
 from hubmagic.tf import plug as tfhub
+from hubmagic.ui.wording import cache_action_lines, error_lines, info_lines, not_done_text
 
 if TYPE_CHECKING:
-    from hubmagic.core.cache import DeletePlan
+    from traitlets.config import Config
 
-MODES = ("auto", "local", "cpu", "gpu", "tpu")
 MAGIC_NAMES = ("hub_setup", "hub_load", "hub_cache", "hub_panel", "hub_info")
 IPYWIDGETS_INSTALL = "pip install ipywidgets"
 _warned_no_widgets = False
@@ -35,15 +36,22 @@ _warned_no_widgets = False
 
 @contextmanager
 def _usage_errors() -> Iterator[None]:
-    """Shows hubmagic's own errors as messages, not tracebacks."""
+    """Shows hubmagic's own errors once, as a message and its fix line: no traceback."""
     try:
         yield
     except HubmagicError as exc:
-        raise UsageError(f"{type(exc).__name__}: {exc}") from None
+        raise UsageError("\n".join(error_lines(exc, "magic"))) from None
 
 
 def _print(text: str) -> None:
     print(text)
+
+
+def _progress_error(value: object) -> str:
+    return (
+        f"HubMagics.progress={value!r} is not a progress mode: use one of "
+        f"{', '.join(config.PROGRESS_MODES)}."
+    )
 
 
 def choose_progress(
@@ -94,18 +102,35 @@ class HubMagics(Magics):
     Options (``%config HubMagics.<name> = value``):
     """
 
-    progress = CaselessStrEnum(
-        ["auto", "widget", "text", "off"],
-        default_value="auto",
-        help="How downloads show progress; HUBMAGIC_PROGRESS overrides it.",
+    progress = Unicode(
+        "auto",
+        help=f"How downloads show progress: {', '.join(config.PROGRESS_MODES)}; "
+        "HUBMAGIC_PROGRESS overrides it.",
     ).tag(config=True)
     summary = Bool(True, help="Print one summary line after %hub_load.").tag(config=True)
 
+    @validate("progress")
+    def _check_progress(self, proposal: Any) -> str:
+        value = proposal["value"]
+        if isinstance(value, str) and value.strip().lower() in config.PROGRESS_MODES:
+            return value.strip().lower()
+        # %config prints this one line. The refused value must not stay in the
+        # shell's config either, or the next %reload_ext would meet it again.
+        _forget_setting(self.config, "progress", value)
+        raise TraitError(_progress_error(value))
+
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
-        super().__init__(shell=shell, **kwargs)
+        self._panel: Any = None  # the last %hub_panel, which follows downloads
+        try:
+            super().__init__(shell=shell, **kwargs)
+        except TraitError:
+            # IPython's Magics.__init__ registers the instance before traitlets
+            # loads the config: a refused value must not leave a half-made one.
+            if shell is not None:
+                shell.configurables[:] = [c for c in shell.configurables if c is not self]
+            raise
         if shell is not None and self not in shell.configurables:
             shell.configurables.append(self)
-        self._panel: Any = None  # the last %hub_panel, which follows downloads
 
     # -- progress ----------------------------------------------------------------
     def progress_callback(self, *, show_hits: bool = True) -> ProgressCallback | None:
@@ -124,7 +149,7 @@ class HubMagics(Magics):
         return TextProgress(show_hits=show_hits)
 
     def _in_kernel(self) -> bool:
-        from hubmagic.plan.runtime import detect_runtime
+        from hubmagic.plan import detect_runtime
 
         return detect_runtime(shell=self.shell).frontend == "kernel"
 
@@ -176,13 +201,15 @@ class HubMagics(Magics):
         problem in the plan. Returns the SetupPlan.
         """
         args = magic_arguments.parse_argstring(self.hub_setup, line)
+        from hubmagic.plan import MODES
+
         if args.mode not in MODES:
             raise UsageError(
                 f"%hub_setup: unknown mode {args.mode!r}; use one of {', '.join(MODES)}."
             )
         if args.probe is not None and not args.uncompressed:
             raise UsageError("%hub_setup: --probe goes with --uncompressed.")
-        from hubmagic.plan.decide import setup
+        from hubmagic.api import setup
 
         with _usage_errors():
             plan = setup(
@@ -194,8 +221,11 @@ class HubMagics(Magics):
                 dry_run=args.dry_run,
                 probe_handle=args.probe,
             )
-        tfhub.install(self._hub_progress)
-        _print(plan.describe() + ("\n(dry run: nothing was changed)" if args.dry_run else ""))
+        if plan.applied:
+            tfhub.install(self._hub_progress)
+        _print(
+            plan.describe("magic") + ("\n(dry run: nothing was changed)" if args.dry_run else "")
+        )
         return plan
 
     def _hub_progress(self) -> ProgressCallback | None:
@@ -282,8 +312,21 @@ class HubMagics(Magics):
             raise UsageError(
                 "--max-size goes with prune, and prune needs it (e.g. --max-size 20G)."
             )
+        from hubmagic.core.actions import cache_action
+
         with _usage_errors():
-            _print(_cache_action(args.action, args.handles, args.max_size, args.yes, args.cache))
+            max_bytes = None if args.max_size is None else config.parse_size(args.max_size)
+            result = cache_action(
+                args.action,
+                handles=args.handles,
+                max_bytes=max_bytes,
+                yes=args.yes,
+                cache_dir=args.cache,
+            )
+        _print("\n".join(cache_action_lines(result, "magic")))
+        not_done = not_done_text(result)
+        if not_done is not None:
+            raise UsageError(not_done)
 
     # -- %hub_panel --------------------------------------------------------------
     @magic_arguments.magic_arguments()
@@ -322,40 +365,9 @@ class HubMagics(Magics):
         """Runtime, evidence, settings in force and versions: paste it into a bug report."""
         if line.strip():
             raise UsageError("%hub_info takes no arguments.")
-        from hubmagic.ui.info import info_text
+        from hubmagic.plan.info import info
 
-        with _usage_errors():
-            _print(info_text())
-
-
-def _cache_action(
-    action: str, handles: list[str], max_size: str | None, yes: bool, cache_dir: str | None
-) -> str:
-    from hubmagic.core import cache as cache_api
-
-    if action == "ls":
-        return str(cache_api.scan_cache(cache_dir))
-    if action == "verify":
-        info = cache_api.scan_cache(cache_dir)
-        bad = [
-            e for e in info.entries if e.problem and e.status is not cache_api.Status.DOWNLOADING
-        ]
-        if not bad:
-            return f"All {len(info.entries)} entries in {info.cache_dir} are complete."
-        lines = [f"{len(bad)} of {len(info.entries)} entries need attention:"]
-        lines += [f"  {e.status.value}: {e.label}: {e.problem}" for e in bad]
-        return "\n".join([*lines, "Fix them with: %hub_cache repair --yes"])
-    plans: dict[str, Callable[[], DeletePlan]] = {
-        "rm": lambda: cache_api.plan_delete(handles, cache_dir),
-        "repair": lambda: cache_api.plan_repair(cache_dir),
-        "clear": lambda: cache_api.plan_clear(cache_dir),
-        "prune": lambda: cache_api.plan_prune(_size(max_size), cache_dir),
-    }
-    plan = plans[action]()
-    if not yes or not plan.items:
-        hint = "\nNothing was deleted: run again with --yes to do it." if plan.items else ""
-        return plan.describe() + hint
-    return plan.describe() + "\n" + plan.execute().describe()
+        _print("\n".join(info_lines(info(), "magic")))
 
 
 def _has_ipywidgets() -> bool:
@@ -363,16 +375,28 @@ def _has_ipywidgets() -> bool:
     return importlib.util.find_spec("ipywidgets") is not None
 
 
-def _size(text: str | None) -> int:
-    try:
-        return config.parse_size(text or "")
-    except ValueError as exc:
-        raise UsageError(f"--max-size: {exc}") from None
+def _forget_setting(cfg: Config, name: str, value: object) -> None:
+    """Drops ``HubMagics.<name>`` from a config when it still holds ``value``."""
+    section = cfg.get("HubMagics") if "HubMagics" in cfg else None
+    if section is not None and name in section and section[name] == value:
+        del section[name]
 
 
 def load(shell: Any) -> HubMagics:
-    """Registers the magics and plugs into tensorflow_hub when it is (or gets) imported."""
-    magics = HubMagics(shell)
+    """Registers the magics and plugs into tensorflow_hub when it is (or gets) imported.
+
+    Never fails on a bad ``%config HubMagics.*`` value left in the shell's
+    config: it is dropped, with a one-line warning, and the default is used.
+    """
+    try:
+        magics = HubMagics(shell)
+    except TraitError as exc:
+        section = shell.config.get("HubMagics") if "HubMagics" in shell.config else {}
+        bad = {name: section[name] for name in list(section)}
+        for name, value in bad.items():
+            _forget_setting(shell.config, name, value)
+        sys.stderr.write(f"hubmagic: {exc} Using the defaults instead.\n")
+        magics = HubMagics(shell)
     shell.register_magics(magics)
     tfhub.install(magics._hub_progress)
     return magics

@@ -1,72 +1,24 @@
-"""Progress as one updating line of text, for terminals, logs and plain kernels.
+"""Progress as text, for terminals, logs and plain kernels.
 
-This is a display layer: it turns the core's
-:class:`~hubmagic.progress.ProgressEvent` records into text, and nothing else.
+:class:`TextProgress` keeps one updating line for a download (``%hub_load`` in
+a terminal, plain ``hub.load`` with ``TFHUB_DOWNLOAD_PROGRESS``);
+:class:`FetchProgress` shows several downloads at once (``hubmagic fetch``).
+Both only turn the core's :class:`~hubmagic.core.progress.ProgressEvent`
+records into the sentences of :mod:`hubmagic.ui.wording`.
 """
 
 from __future__ import annotations
 
+import collections
 import sys
 import threading
-from dataclasses import dataclass
+import time
+from collections.abc import Callable
 from typing import TextIO
 
 from hubmagic.core.progress import Phase, ProgressEvent
-from hubmagic.core.units import format_bytes, format_duration
-
-
-@dataclass(frozen=True)
-class Rate:
-    """Throughput and time left, from two points of one download."""
-
-    bytes_per_s: float | None
-    seconds_left: float | None
-
-
-def rate_of(event: ProgressEvent, since: tuple[float, int] | None) -> Rate:
-    """The average rate since ``since`` (elapsed, bytes), and the time left at that rate."""
-    if since is None:
-        return Rate(None, None)
-    seconds = event.elapsed - since[0]
-    if seconds <= 0.05:
-        return Rate(None, None)
-    speed = (event.bytes_done - since[1]) / seconds
-    left = None
-    if event.total and speed > 0:
-        left = max(0.0, (event.total - event.bytes_done) / speed)
-    return Rate(speed, left)
-
-
-def short_handle(handle: str, width: int = 60) -> str:
-    return handle if len(handle) <= width else "..." + handle[-(width - 3) :]
-
-
-def describe(event: ProgressEvent, rate: Rate) -> str:
-    """The event as a short line: what, how far, how fast, what phase."""
-    name = short_handle(event.handle)
-    if event.phase is Phase.DONE:
-        if event.from_cache:
-            return f"{name}: in the cache"
-        return (
-            f"{name}: done in {format_duration(event.elapsed)}, "
-            f"{format_bytes(event.bytes_done)} downloaded"
-        )
-    if event.phase is Phase.FAILED:
-        return f"{name}: failed: {event.message}"
-    if event.phase is Phase.WAITING:
-        return f"{name}: {event.message}, for {format_duration(event.waited)}"
-    if event.phase in (Phase.RETRYING, Phase.CONNECTING):
-        return f"{name}: {event.message}"
-    amount = format_bytes(event.bytes_done)
-    if event.total:
-        fraction = event.fraction or 0.0
-        amount = f"{fraction:4.0%} {amount} / {format_bytes(event.total)}"
-    parts = [f"{name}: {amount}"]
-    if rate.bytes_per_s is not None:
-        parts.append(f"{format_bytes(rate.bytes_per_s)}/s")
-    if rate.seconds_left is not None and event.phase is Phase.DOWNLOADING:
-        parts.append(f"{format_duration(rate.seconds_left)} left")
-    return ", ".join(parts) + f" [{event.phase.value}]"
+from hubmagic.core.units import format_bytes
+from hubmagic.ui.wording import FINAL_PHASES, phase_change_line, progress_line, rate_of
 
 
 class TextProgress:
@@ -89,11 +41,99 @@ class TextProgress:
             self._since = (event.elapsed, event.bytes_done)
         if event.phase is Phase.DONE and event.from_cache and not self._show_hits:
             return
-        line = describe(event, rate_of(event, self._since))
-        final = event.phase in (Phase.DONE, Phase.FAILED)
+        line = progress_line(event, rate_of(event, self._since))
+        final = event.phase in FINAL_PHASES
         stream = self._stream or sys.stdout
         with self._lock:
             padding = " " * max(0, self._width - len(line))
             stream.write("\r" + line + padding + ("\n" if final else ""))
             stream.flush()
             self._width = 0 if final else len(line)
+
+
+class FetchProgress:
+    """Terminal progress for several downloads at once, from several threads.
+
+    Each handle gets whole lines when its phase changes (connecting,
+    downloading, extracting, waiting for a lock, retrying, done, failed);
+    below them one status line, redrawn in place at most ``interval`` apart:
+    ``n of m done, k running, X downloaded, Y/s``.
+
+    Args:
+        stream: a terminal.
+        total: the number of handles.
+        interval: seconds between two redraws of the status line.
+        clock: the time source (tests).
+    """
+
+    def __init__(
+        self,
+        stream: TextIO,
+        total: int,
+        *,
+        interval: float = 0.5,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._stream = stream
+        self._total = total
+        self._interval = interval
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._phase: dict[str, Phase] = {}
+        self._bytes: dict[str, int] = {}
+        self._done = 0
+        self._samples: collections.deque[tuple[float, int]] = collections.deque()
+        self._status = ""
+        self._drawn = -1e9
+
+    def __call__(self, event: ProgressEvent) -> None:
+        with self._lock:
+            now = self._clock()
+            self._bytes[event.handle] = event.bytes_done
+            previous = self._phase.get(event.handle)
+            self._phase[event.handle] = event.phase
+            line = None
+            if event.phase is not previous:
+                line = phase_change_line(event)
+            if event.phase in (Phase.DONE, Phase.FAILED):
+                self._done += 1
+            self._sample(now)
+            if line is not None or now - self._drawn >= self._interval:
+                self._draw(now, line)
+
+    def finish(self) -> None:
+        """Clears the status line."""
+        with self._lock:
+            self._clear()
+            self._stream.flush()
+
+    def _sample(self, now: float) -> None:
+        self._samples.append((now, sum(self._bytes.values())))
+        while len(self._samples) > 2 and now - self._samples[0][0] > 3.0:
+            self._samples.popleft()
+
+    def _status_text(self) -> str:
+        running = sum(1 for p in self._phase.values() if p not in (Phase.DONE, Phase.FAILED))
+        total_bytes = sum(self._bytes.values())
+        parts = [f"{self._done} of {self._total} done"]
+        if running:
+            parts.append(f"{running} running")
+        parts.append(f"{format_bytes(total_bytes)} downloaded")
+        (t0, b0), (t1, b1) = self._samples[0], self._samples[-1]
+        if t1 - t0 > 0.2:
+            parts.append(f"{format_bytes(max(0, b1 - b0) / (t1 - t0))}/s")
+        return ", ".join(parts)
+
+    def _clear(self) -> None:
+        if self._status:
+            self._stream.write("\r" + " " * len(self._status) + "\r")
+            self._status = ""
+
+    def _draw(self, now: float, line: str | None) -> None:
+        self._clear()
+        if line is not None:
+            self._stream.write(line + "\n")
+        self._status = self._status_text()
+        self._stream.write(self._status)
+        self._stream.flush()
+        self._drawn = now

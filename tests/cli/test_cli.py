@@ -11,8 +11,10 @@ from typing import Any
 
 import pytest
 
+import hubmagic
 from hubmagic.core.handle import cache_key
 from hubmagic.core.lock import lock_content, new_uid
+from hubmagic.core.store import cache_error
 from hubmagic.server import HubServer
 from tests.subprocess_env import repo_env
 
@@ -42,9 +44,9 @@ def _failed_cleanly(result: subprocess.CompletedProcess[str], code: int) -> None
 
 
 @pytest.fixture
-def filled(hub_server: HubServer, cache: str) -> tuple[str, list[str]]:
+def filled(fake_hub_server: HubServer, cache: str) -> tuple[str, list[str]]:
     """A cache holding two models, fetched by ``hubmagic fetch``."""
-    handles = [f"{hub_server.url}/google/tiny/1", f"{hub_server.url}/google/big/1"]
+    handles = [f"{fake_hub_server.url}/google/tiny/1", f"{fake_hub_server.url}/google/big/1"]
     result = _run("fetch", *handles, "--cache", cache)
     assert result.returncode == 0, result.stderr
     return cache, handles
@@ -96,7 +98,9 @@ def test_cache_rm_of_an_unknown_handle_fails(filled: tuple[str, list[str]]) -> N
     result = _run("cache", "rm", "https://tfhub.dev/nobody/nothing/1", "--cache", cache)
     _failed_cleanly(result, 1)
     assert result.stderr.startswith("hubmagic cache rm: error: Not in the cache")
-    assert len(result.stderr.strip().splitlines()) == 1
+    # One line for the error, one for its fix, naming the command, not the Python API.
+    _error, fix = result.stderr.strip().splitlines()
+    assert fix == "  fix: List what is there with hubmagic cache ls."
     assert len(_json("cache", "ls", "--cache", cache)["entries"]) == 2
 
 
@@ -300,3 +304,36 @@ print(loaded)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
     assert not (Path(cache) / cache_key(handles[0])).exists()
+
+
+def test_fix_hints_name_commands_of_the_command_line(tmp_path: Path) -> None:
+    full = tmp_path / "full"
+    full.mkdir()
+
+    error = cache_error(OSError(28, "No space left on device"), str(full), "write")
+    message, fix = error.describe("cli")
+    assert message.endswith("the disk is full.")
+    assert fix is not None and "hubmagic cache prune" in fix and "hubmagic setup --cache" in fix
+    assert "%hub_cache" not in fix and "hubmagic.prune" not in fix
+    assert "%hub_cache prune" in (error.describe("magic")[1] or "")
+    assert "hubmagic.prune(" in str(error)  # Python users read the API's name
+
+
+def test_info_with_a_broken_cache_still_reports_every_other_section(tmp_path: Path) -> None:
+    broken = tmp_path / "cache-is-a-file"
+    broken.write_text("x")
+    result = subprocess.run(
+        [sys.executable, "-m", "hubmagic", "info", "--json"],
+        capture_output=True,
+        text=True,
+        env=repo_env(TFHUB_CACHE_DIR=str(broken)),
+        timeout=120,
+    )
+    assert result.returncode == 1, result.stderr
+    report = json.loads(result.stdout)
+    assert report["runtime"]["platform"] == "local"
+    assert report["settings"]["cache_dir"] == str(broken)
+    assert report["versions"]["hubmagic"] == hubmagic.__version__
+    assert "error" in report["cache"] and str(broken) in report["cache"]["error"]
+    text = _run("info", TFHUB_CACHE_DIR=str(broken))
+    assert "Settings in force:" in text.stdout and "could not be read" in text.stdout

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from hubmagic.cli import FetchProgress
 from hubmagic.core.handle import cache_key
 from hubmagic.core.progress import Phase, ProgressEvent
 from hubmagic.server import HubServer
+from hubmagic.ui.textprogress import FetchProgress
 from tests.subprocess_env import repo_env
 
 TIMEOUT = 120
@@ -41,8 +41,8 @@ def _complete(cache: str, handle: str) -> bool:
     return (folder / "saved_model.pb").is_file() and (folder / "variables").is_dir()
 
 
-def test_two_handles_in_parallel_fill_the_cache(hub_server: HubServer, cache: str) -> None:
-    handles = [_model(hub_server, "google/tiny/1"), _model(hub_server, "google/big/1")]
+def test_two_handles_in_parallel_fill_the_cache(fake_hub_server: HubServer, cache: str) -> None:
+    handles = [_model(fake_hub_server, "google/tiny/1"), _model(fake_hub_server, "google/big/1")]
     result = _fetch(*handles, "--cache", cache)
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
@@ -65,9 +65,9 @@ def test_two_handles_in_parallel_fill_the_cache(hub_server: HubServer, cache: st
         assert Path(record["path"]) == Path(cache) / cache_key(record["handle"])
 
 
-def test_cache_defaults_to_tfhub_cache_dir(hub_server: HubServer, tmp_path: Path) -> None:
+def test_cache_defaults_to_tfhub_cache_dir(fake_hub_server: HubServer, tmp_path: Path) -> None:
     cache = str(tmp_path / "from_env")
-    handle = _model(hub_server, "google/tiny/2")
+    handle = _model(fake_hub_server, "google/tiny/2")
     # UNCOMPRESSED is ignored: fetch fills the cache, which only the compressed format does.
     result = _fetch(
         handle, "-j", "1", TFHUB_CACHE_DIR=cache, TFHUB_MODEL_LOAD_FORMAT="UNCOMPRESSED"
@@ -78,10 +78,10 @@ def test_cache_defaults_to_tfhub_cache_dir(hub_server: HubServer, tmp_path: Path
 
 
 def test_a_failure_exits_1_and_the_others_are_still_fetched(
-    hub_server: HubServer, cache: str
+    fake_hub_server: HubServer, cache: str
 ) -> None:
-    good = _model(hub_server, "google/tiny/1")
-    missing = _model(hub_server, "google/missing/1")
+    good = _model(fake_hub_server, "google/tiny/1")
+    missing = _model(fake_hub_server, "google/missing/1")
     result = _fetch(missing, good, "--cache", cache)
     assert result.returncode == 1, result.stderr
     assert _complete(cache, good)
@@ -106,11 +106,12 @@ def test_bad_usage_exits_2(args: list[str]) -> None:
     assert result.stdout == ""
 
 
-def test_fetch_never_imports_tensorflow(hub_server: HubServer, cache: str) -> None:
+def test_fetch_never_imports_tensorflow(fake_hub_server: HubServer, cache: str) -> None:
+    handle = _model(fake_hub_server, "google/tiny/1")
     code = (
         "import sys\n"
         "from hubmagic.cli import main\n"
-        f"code = main(['fetch', {_model(hub_server, 'google/tiny/1')!r}, '--cache', {cache!r}])\n"
+        f"code = main(['fetch', {handle!r}, '--cache', {cache!r}])\n"
         "heavy = sorted(m for m in sys.modules if m.split('.')[0] in "
         "('tensorflow', 'tensorflow_hub', 'tf_keras', 'keras'))\n"
         "print('exit', code, 'heavy', heavy)\n"
@@ -127,8 +128,10 @@ def test_fetch_never_imports_tensorflow(hub_server: HubServer, cache: str) -> No
     assert result.stdout.splitlines()[-1] == "exit 0 heavy []"
 
 
-def test_a_terminal_gets_progress_lines_and_a_summary(hub_server: HubServer, cache: str) -> None:
-    handles = [_model(hub_server, "google/tiny/1"), _model(hub_server, "google/tiny/2")]
+def test_a_terminal_gets_progress_lines_and_a_summary(
+    fake_hub_server: HubServer, cache: str
+) -> None:
+    handles = [_model(fake_hub_server, "google/tiny/1"), _model(fake_hub_server, "google/tiny/2")]
     master, slave = pty.openpty()
     proc = subprocess.Popen(
         [sys.executable, "-m", "hubmagic", "fetch", *handles, "--cache", cache],

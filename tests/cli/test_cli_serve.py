@@ -192,6 +192,6 @@ def test_bad_usage_exits_2(args: list[str]) -> None:
     ],
 )
 def test_non_loopback_hosts_are_detected(host: str, loopback: bool) -> None:
-    from hubmagic.cli import _is_loopback
+    from hubmagic.cli.serve import _is_loopback
 
     assert _is_loopback(host) is loopback

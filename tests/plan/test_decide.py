@@ -566,15 +566,15 @@ def test_endpoint_goes_into_env_when_given() -> None:
         ),
     ],
 )
-def test_missing_packages_are_problems_with_the_command(
+def test_missing_packages_are_warnings_with_the_command(
     pkgs: tuple[PackageInfo, ...], message: str, fix: str
 ) -> None:
+    # The setup stands without them (a Colab TPU image has no TensorFlow, and
+    # %hub_setup tpu must still apply there): loading names the install when tried.
     plan = roomy_plan(runtime(packages=pkgs))
-    assert len(plan.problems) == 1
-    assert message in plan.problems[0].message
-    # A pip command is the same whoever shows it.
-    assert plan.problems[0].fix.to_dict() == {front: fix for front in FRONTS}
-    assert not plan.ok
+    assert plan.ok and plan.problems == ()
+    (warning,) = [w for w in plan.warnings if message in w]
+    assert warning.endswith(f"fix: {fix}")
 
 
 def test_old_tensorflow_does_not_need_tf_keras() -> None:
@@ -653,18 +653,19 @@ def test_gs_caches_are_not_checked_here() -> None:
 
 
 def test_describe_puts_problems_first_then_runtime_decisions_and_warnings() -> None:
-    plan = roomy_plan(runtime(packages=(), platform="kaggle"), "tpu")
+    plan = roomy_plan(runtime(packages=(), platform="kaggle"), "tpu", writable=lambda path: False)
     text = plan.describe()
-    assert text.startswith("Problems:\n  x TensorFlow is not installed")
+    assert text.startswith("Problems:\n  x the cache folder")
     order = [
         text.index("Problems:"),
-        text.index("fix: pip install tensorflow tensorflow-hub tf-keras"),
+        text.index("fix: choose a writable folder: hubmagic.setup(cache=DIR)"),
         text.index("Nothing was applied: fix the problems above, then run hubmagic.setup() again"),
         text.index("Runtime: kaggle, none, cpu"),
         text.index("Setup (tpu profile):"),
         text.index("io device /job:localhost"),
         text.index("Sets:\n  TFHUB_CACHE_DIR="),
         text.index("Warnings:\n  ! mode 'tpu' but no TPU was found"),
+        text.index("! TensorFlow is not installed"),
     ]
     assert order == sorted(order)
 
@@ -761,13 +762,13 @@ def test_setup_with_a_file_as_cache_changes_nothing(tmp_path: Path) -> None:
 
 
 def test_apply_plan_refuses_a_plan_with_problems() -> None:
-    plan = roomy_plan(runtime(**REMOTE, packages=()), writable=lambda path: False)
-    assert len(plan.problems) == 2 and plan.io_device == IO_DEVICE_LOCALHOST
+    plan = roomy_plan(runtime(**REMOTE), writable=lambda path: False, disk_usage=lambda p: 1)
+    assert len(plan.problems) == 1 and plan.io_device == IO_DEVICE_LOCALHOST
     environ = {"PATH": "/bin"}
     with pytest.raises(PlanNotAppliedError) as info:
         apply_plan(plan, environ)
     assert isinstance(info.value, ValueError)
-    assert info.value.message == "The setup plan has 2 problems, so it was not applied."
+    assert info.value.message == "The setup plan has 1 problem, so it was not applied."
     assert info.value.fix is not None and "%hub_setup" in info.value.fix.render("magic")
     assert environ == {"PATH": "/bin"}
     assert session.state.plan is None and session.state.io_device is None

@@ -85,6 +85,7 @@ def test_setup_dry_run_shows_the_plan_and_changes_nothing(
     assert session.state.plan is None
 
 
+@pytest.mark.tf
 def test_setup_applies_for_plain_hub_load_too(
     shell: Shell, hub_server: HubServer, cache: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -108,6 +109,7 @@ def test_setup_tpu_without_a_tpu_applies_tpu_safe_settings(
     assert plan.warnings and "/job:localhost" in out
 
 
+@pytest.mark.tf
 def test_hub_load_downloads_then_hits(
     shell: Shell, hub_server: HubServer, cache: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -123,6 +125,7 @@ def test_hub_load_downloads_then_hits(
     assert hub_server.requests_since(mark) == ()
 
 
+@pytest.mark.tf
 def test_hub_load_uses_the_io_device_from_setup(
     shell: Shell, hub_server: HubServer, cache: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -132,6 +135,7 @@ def test_hub_load_uses_the_io_device_from_setup(
     assert "reads through /job:localhost" in capsys.readouterr().out
 
 
+@pytest.mark.tf
 def test_hub_load_keras_and_signature(shell: Shell, hub_server: HubServer, cache: str) -> None:
     shell.magic("hub_setup", f"--cache {cache}")
     layer = shell.magic("hub_load", f"{tiny(hub_server, 2)} --keras")
@@ -173,6 +177,7 @@ def test_hub_load_uncompressed_reads_the_model_from_gcs(
     assert not os.path.exists(cache)
 
 
+@pytest.mark.tf
 def test_cache_listing_and_deletion_on_disk(
     shell: Shell, hub_server: HubServer, cache: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -205,6 +210,7 @@ def test_cache_listing_and_deletion_on_disk(
     assert os.listdir(cache) == []
 
 
+@pytest.mark.tf
 def test_cache_prune_and_clear(
     shell: Shell, hub_server: HubServer, cache: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -230,7 +236,7 @@ def test_cache_prune_and_clear(
         ("hub_setup", "--bogus", "unrecognized arguments"),
         ("hub_setup", "--endpoint ftp://x", "http"),
         ("hub_load", "", "the following arguments are required: handle"),
-        ("hub_load", "not-a-handle", "InvalidHandleError"),
+        ("hub_load", "not-a-handle", "is not a model handle"),
         ("hub_load", "/no/such/folder", "No such folder"),
         ("hub_load", "x --trainable", "--trainable goes with --keras"),
         ("hub_load", "x --output-key k", "--output-key goes with --keras and --signature"),
@@ -252,14 +258,14 @@ def test_bad_arguments_are_usage_errors(shell: Shell, name: str, line: str, mess
 
 def test_setup_uncompressed_asks_the_hub_first(
     shell: Shell,
-    hub_server: HubServer,
+    fake_hub_server: HubServer,
     hub_server_factory: Any,
-    saved_models_dir: Path,
+    fake_models_dir: Path,
     cache: str,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     # A hub with uncompressed models: the plan says where they are read from.
-    gcs_hub = hub_server_factory(saved_models_dir, gcs_prefix="gs://b/p")
+    gcs_hub = hub_server_factory(fake_models_dir, gcs_prefix="gs://b/p")
     plan = shell.magic("hub_setup", f"--cache {cache} --uncompressed --probe {tiny(gcs_hub)}")
     out = capsys.readouterr().out
     assert plan.ok and os.environ["TFHUB_MODEL_LOAD_FORMAT"] == "UNCOMPRESSED"
@@ -270,7 +276,7 @@ def test_setup_uncompressed_asks_the_hub_first(
 
     # A hub without them: a problem, first, with the fix.
     plan = shell.magic(
-        "hub_setup", f"--cache {cache} --uncompressed --probe {tiny(hub_server)} --dry-run"
+        "hub_setup", f"--cache {cache} --uncompressed --probe {tiny(fake_hub_server)} --dry-run"
     )
     out = capsys.readouterr().out
     assert not plan.ok and out.startswith("Problems:")
@@ -289,6 +295,7 @@ def test_hub_info_reports_runtime_settings_and_versions(
     assert "models from:    the cache folder" in out
 
 
+@pytest.mark.tf
 def test_config_options_are_traitlets(
     shell: Shell, hub_server: HubServer, cache: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -378,3 +385,103 @@ def test_without_tensorflow_load_names_the_install_command(
     )
     with pytest.raises(hubmagic.MissingDependencyError, match=r"pip install 'hubmagic\[tf\]'"):
         hubmagic.load("https://tfhub.dev/google/spice/2")
+
+
+# -- one decision, rendered once: the front-end edges ------------------------------------
+
+
+def test_setup_with_a_file_as_cache_leaves_the_environment_untouched(
+    shell: Shell, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    not_a_folder = tmp_path / "cache-is-a-file"
+    not_a_folder.write_text("x")
+    plan = shell.magic("hub_setup", f"local --cache {not_a_folder}")
+    out = capsys.readouterr().out
+    assert not plan.ok and not plan.applied
+    assert "TFHUB_CACHE_DIR" not in os.environ
+    assert session.state.plan is None
+    assert "%hub_setup --cache DIR" in out  # the fix, as a notebook user types it
+    assert "hubmagic setup" not in out and "hubmagic.setup(" not in out
+
+
+def test_setup_with_an_unusable_bucket_leaves_the_environment_untouched(
+    shell: Shell, gcs: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cache = f"gs://no-such-bucket-{uuid.uuid4().hex[:8]}/cache"
+    plan = shell.magic("hub_setup", f"cpu --cache {cache}")
+    out = capsys.readouterr().out
+    assert not plan.ok and not plan.applied
+    assert "does not exist" in out
+    assert "TFHUB_CACHE_DIR" not in os.environ and session.state.plan is None
+
+
+@pytest.mark.parametrize("kind", ["file", "bucket"])
+def test_hub_info_with_a_broken_cache_still_shows_everything_else(
+    shell: Shell,
+    tmp_path: Path,
+    gcs: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    kind: str,
+) -> None:
+    if kind == "file":
+        broken = tmp_path / "cache-is-a-file"
+        broken.write_text("x")
+        monkeypatch.setenv("TFHUB_CACHE_DIR", str(broken))
+    else:
+        monkeypatch.setenv("TFHUB_CACHE_DIR", f"gs://no-such-bucket-{uuid.uuid4().hex[:8]}/c")
+    shell.magic("hub_info")
+    out = capsys.readouterr().out
+    for part in ("platform", "accelerator", "Settings in force:", "cache folder:", "Versions:"):
+        assert part in out, part
+    cache_section = out[out.index("\nCache:") :]
+    assert "could not be read" in cache_section
+
+
+def test_a_bad_config_value_is_refused_in_one_line_and_reload_keeps_everything(
+    shell: Shell, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    from hubmagic.tf import plug
+
+    shell.run('%config HubMagics.progress = "bogus"')  # %config logs what it refuses
+    captured = capsys.readouterr()
+    shown = captured.out + captured.err + caplog.text
+    said = [line for line in shown.splitlines() if "bogus" in line]
+    assert len(said) == 1 and "auto, widget, text, off" in said[0]
+    shell.magic("reload_ext", "hubmagic")
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.out + captured.err
+    for name in ("hub_setup", "hub_load", "hub_cache", "hub_panel", "hub_info"):
+        assert shell.ip.find_line_magic(name) is not None, name
+    assert plug.RESOLVER.enabled and plug.RESOLVER.progress_factory is not None
+    magics = next(c for c in shell.ip.configurables if type(c).__name__ == "HubMagics")
+    assert magics.progress == "auto"
+
+
+def test_a_bad_config_value_left_in_the_config_does_not_break_load_ext(
+    shell: Shell, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shell.magic("unload_ext", "hubmagic")
+    shell.ip.config.HubMagics.progress = "bogus"  # as a config file could leave it
+    shell.magic("load_ext", "hubmagic")
+    err = capsys.readouterr().err
+    assert "'bogus' is not a progress mode" in err and "defaults" in err
+    assert shell.ip.find_line_magic("hub_load") is not None
+
+
+@pytest.mark.tf  # %hub_load checks that TensorFlow is installed before it downloads
+def test_a_failed_load_is_said_once_and_an_invalid_handle_in_three_lines_at_most(
+    shell: Shell, fake_hub_server: HubServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = f"{fake_hub_server.url}/google/nothing/1"
+    with pytest.raises(UsageError) as failed:
+        shell.magic("hub_load", missing)
+    out = capsys.readouterr().out
+    message = str(failed.value)
+    assert "No model at" in message
+    assert "No model at" not in out  # the progress line says "failed", not the error again
+    assert f"{missing}: failed" in out
+    with pytest.raises(UsageError) as invalid:
+        shell.magic("hub_load", "spice")
+    assert len(str(invalid.value).splitlines()) <= 3
+    assert str(invalid.value).startswith("'spice' is not a model handle")
