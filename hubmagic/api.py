@@ -59,6 +59,9 @@ def load_model(*args: Any, progress: ProgressCallback | None = None, **kwargs: A
     return loader.load_model(*args, progress=progress or script_progress(), **kwargs)
 
 
-@functools.wraps(loader.load)
+@functools.wraps(loader.load_model)  # its arguments, for help() and tab completion
 def load(*args: Any, **kwargs: Any) -> Any:
     return load_model(*args, **kwargs).model
+
+
+load.__doc__ = loader.load.__doc__

@@ -11,7 +11,7 @@ import os
 import sys
 import tempfile
 import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 
 from hubmagic.core.errors import Fix, InvalidSettingError
 
@@ -52,6 +52,11 @@ DEFAULT_CONNECT_TIMEOUT_S = 15.0
 DEFAULT_READ_TIMEOUT_S = 60.0
 DEFAULT_RETRIES = 5
 DEFAULT_RETRY_BACKOFF_S = 0.5
+
+
+def environ() -> MutableMapping[str, str]:
+    """The process environment: every read (and the one write, applying a setup) goes here."""
+    return os.environ
 
 
 def _env(environ: Mapping[str, str] | None) -> Mapping[str, str]:

@@ -1,8 +1,8 @@
 """``resolve``: from a handle to a SavedModel folder, through tensorflow_hub's cache.
 
-The protocol is tensorflow_hub's ``atomic_download`` (see ``hub-protocol.md``),
-so both libraries can fill and read one cache at the same time, with three
-differences users asked for:
+The protocol is tensorflow_hub's ``atomic_download`` (``docs/compatibility.md``,
+"Lock protocol"), so both libraries can fill and read one cache at the same
+time, with three differences users asked for:
 
 - a cache hit is *verified* (``savedmodel.find_problem``), and a damaged
   folder is downloaded again with a warning instead of failing forever;

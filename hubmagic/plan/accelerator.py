@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from hubmagic.plan.runtime import Accelerator, Evidence
 
 # Signals of the accelerator, read from the environment and /dev, /sys (their
-# meanings: hub-protocol.md, "Runtime signals").
+# meanings: docs/compatibility.md, "Runtime signals").
 COLAB_GPU = "COLAB_GPU"
 COLAB_TPU_ADDR = "COLAB_TPU_ADDR"
 TPU_NAME = "TPU_NAME"

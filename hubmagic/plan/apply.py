@@ -13,7 +13,6 @@ do it after a setup.
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import MutableMapping
 from typing import TYPE_CHECKING
 
@@ -58,7 +57,7 @@ def apply_plan(plan: SetupPlan, environ: MutableMapping[str, str] | None = None)
             f"The setup plan has {plural(len(plan.problems), 'problem')}, so it was not applied.",
             fix=Fix("Fix the problems the plan lists, then run {setup} again."),
         )
-    target: MutableMapping[str, str] = os.environ if environ is None else environ
+    target = config.environ() if environ is None else environ
     for name, value in plan.env:
         target[name] = value
     applied = dataclasses.replace(plan, applied=True)

@@ -43,7 +43,7 @@ from hubmagic.plan.runtime import (
 # Signals of the platform, read from the environment. They describe the
 # machine, they are not hubmagic settings, so they live here beside the rules
 # that read them rather than in config.py (which names what users set).
-# Meanings: hub-protocol.md, "Runtime signals".
+# Meanings: docs/compatibility.md, "Runtime signals".
 COLAB_RELEASE_TAG = "COLAB_RELEASE_TAG"
 VERTEX_PRODUCT = "VERTEX_PRODUCT"
 KAGGLE_KERNEL_RUN_TYPE = "KAGGLE_KERNEL_RUN_TYPE"
@@ -79,7 +79,7 @@ def detect_runtime(
     Returns:
         A :class:`Runtime`, with :class:`Evidence` for every conclusion.
     """
-    env: Mapping[str, str] = os.environ if environ is None else environ
+    env: Mapping[str, str] = config.environ() if environ is None else environ
     path_exists = os.path.exists if exists is None else exists
     find = _glob.glob if glob is None else glob
     read = _read_text if read_text is None else read_text
@@ -198,7 +198,7 @@ def _detect_platform(
         )
 
     # `pip install google-colab` works anywhere, so an importable google.colab
-    # proves nothing (hub-protocol.md, Runtime signals).
+    # proves nothing (docs/compatibility.md, "Runtime signals").
     if platform not in ("colab", "colab-enterprise"):
         colab_version = version_of("google-colab")
         if "google.colab" in modules or colab_version is not None:

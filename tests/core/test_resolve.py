@@ -34,17 +34,17 @@ def cache_names(cache: str) -> list[str]:
 
 
 def test_compressed_download_lands_in_tensorflow_hub_layout(
-    hub_server: HubServer, saved_models_dir: Path, cache: str
+    fake_hub_server: HubServer, fake_models_dir: Path, cache: str
 ) -> None:
-    handle = f"{hub_server.url}/google/tiny/1"
-    mark = hub_server.mark()
+    handle = f"{fake_hub_server.url}/google/tiny/1"
+    mark = fake_hub_server.mark()
     result = hubmagic.resolve_model(handle, cache_dir=cache)
 
     key = cache_key(handle)
     assert result.path == os.path.join(cache, key)
     assert result.source == "download" and not result.from_cache
     assert result.downloaded_bytes > 0
-    assert files_of(result.path) == files_of(saved_models_dir / "google/tiny/1")
+    assert files_of(result.path) == files_of(fake_models_dir / "google/tiny/1")
     # Nothing left but the folder and its descriptor: no lock, no tmp folder.
     assert cache_names(cache) == [key, f"{key}.descriptor.txt"]
     descriptor = Path(cache, f"{key}.descriptor.txt").read_text()
@@ -53,36 +53,36 @@ def test_compressed_download_lands_in_tensorflow_hub_layout(
         rf"Downloader Hostname: .+ \(PID:{os.getpid()}\)",
         descriptor,
     )
-    (request,) = hub_server.requests_since(mark)
+    (request,) = fake_hub_server.requests_since(mark)
     assert request.path == "/google/tiny/1"
     assert request.query == {"tf-hub-format": "compressed"}
 
 
-def test_cache_hit_makes_no_request(hub_server: HubServer, cache: str) -> None:
-    handle = f"{hub_server.url}/google/tiny/1"
+def test_cache_hit_makes_no_request(fake_hub_server: HubServer, cache: str) -> None:
+    handle = f"{fake_hub_server.url}/google/tiny/1"
     first = hubmagic.resolve(handle, cache_dir=cache)
-    mark = hub_server.mark()
+    mark = fake_hub_server.mark()
     events: list[ProgressEvent] = []
     result = hubmagic.resolve_model(handle, cache_dir=cache, progress=events.append)
     assert result.path == first
     assert result.source == "cache"
-    assert hub_server.requests_since(mark) == ()
+    assert fake_hub_server.requests_since(mark) == ()
     assert [e.phase for e in events] == [Phase.DONE]
     assert events[0].from_cache
 
 
 def test_defaults_come_from_tfhub_cache_dir(
-    hub_server: HubServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    fake_hub_server: HubServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("TFHUB_CACHE_DIR", str(tmp_path / "from-env"))
-    path = hubmagic.resolve(f"{hub_server.url}/google/tiny/1")
+    path = hubmagic.resolve(f"{fake_hub_server.url}/google/tiny/1")
     assert Path(path).parent == tmp_path / "from-env"
 
 
-def test_default_cache_is_tensorflow_hubs_temp_folder(hub_server: HubServer) -> None:
+def test_default_cache_is_tensorflow_hubs_temp_folder(fake_hub_server: HubServer) -> None:
     import tempfile
 
-    path = hubmagic.resolve(f"{hub_server.url}/google/tiny/1")
+    path = hubmagic.resolve(f"{fake_hub_server.url}/google/tiny/1")
     assert Path(path).parent == Path(tempfile.gettempdir(), "tfhub_modules")
 
 
@@ -103,24 +103,24 @@ def test_default_cache_is_tensorflow_hubs_temp_folder(hub_server: HubServer) -> 
     ],
 )
 def test_endpoint_mirror_serves_hub_handles_under_their_canonical_key(
-    hub_server: HubServer,
-    saved_models_dir: Path,
+    fake_hub_server: HubServer,
+    fake_models_dir: Path,
     cache: str,
     monkeypatch: pytest.MonkeyPatch,
     handle: str,
     served_path: str,
 ) -> None:
-    monkeypatch.setenv("HUBMAGIC_ENDPOINT", hub_server.url)
-    mark = hub_server.mark()
+    monkeypatch.setenv("HUBMAGIC_ENDPOINT", fake_hub_server.url)
+    mark = fake_hub_server.mark()
     path = hubmagic.resolve(handle, cache_dir=cache)
     assert os.path.basename(path) == cache_key(handle)
-    assert files_of(path) == files_of(saved_models_dir / "google/tiny/2")
-    assert served_path in [r.path for r in hub_server.requests_since(mark)]
+    assert files_of(path) == files_of(fake_models_dir / "google/tiny/2")
+    assert served_path in [r.path for r in fake_hub_server.requests_since(mark)]
 
 
-def test_progress_events_of_a_download(hub_server: HubServer, cache: str) -> None:
+def test_progress_events_of_a_download(fake_hub_server: HubServer, cache: str) -> None:
     events: list[ProgressEvent] = []
-    hubmagic.resolve(f"{hub_server.url}/google/big/1", cache_dir=cache, progress=events.append)
+    hubmagic.resolve(f"{fake_hub_server.url}/google/big/1", cache_dir=cache, progress=events.append)
     phases = [e.phase for e in events]
     assert phases[:2] == [Phase.CONNECTING, Phase.STARTED]
     assert phases[-2:] == [Phase.EXTRACTING, Phase.DONE]
@@ -135,9 +135,9 @@ def test_progress_events_of_a_download(hub_server: HubServer, cache: str) -> Non
 
 
 def test_uncompressed_returns_the_gs_path_and_writes_no_cache(
-    hub_server_factory: Callable[..., HubServer], saved_models_dir: Path, cache: str
+    hub_server_factory: Callable[..., HubServer], fake_models_dir: Path, cache: str
 ) -> None:
-    server = hub_server_factory(saved_models_dir, gcs_prefix="gs://team-models/hub")
+    server = hub_server_factory(fake_models_dir, gcs_prefix="gs://team-models/hub")
     path = hubmagic.resolve(
         f"{server.url}/google/tiny/1", cache_dir=cache, load_format="UNCOMPRESSED"
     )
@@ -149,17 +149,17 @@ def test_uncompressed_returns_the_gs_path_and_writes_no_cache(
 
 def test_uncompressed_from_env_like_tensorflow_hub(
     hub_server_factory: Callable[..., HubServer],
-    saved_models_dir: Path,
+    fake_models_dir: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    server = hub_server_factory(saved_models_dir, gcs_prefix="gs://team-models/hub")
+    server = hub_server_factory(fake_models_dir, gcs_prefix="gs://team-models/hub")
     monkeypatch.setenv("TFHUB_MODEL_LOAD_FORMAT", "UNCOMPRESSED")
     assert hubmagic.resolve(f"{server.url}/google/tiny/2") == "gs://team-models/hub/google/tiny/2"
 
 
-def test_uncompressed_refused_by_server_is_a_clear_error(hub_server: HubServer) -> None:
+def test_uncompressed_refused_by_server_is_a_clear_error(fake_hub_server: HubServer) -> None:
     with pytest.raises(UncompressedNotSupportedError, match="does not offer uncompressed"):
-        hubmagic.resolve(f"{hub_server.url}/google/tiny/1", load_format="UNCOMPRESSED")
+        hubmagic.resolve(f"{fake_hub_server.url}/google/tiny/1", load_format="UNCOMPRESSED")
 
 
 def test_bad_load_format_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -168,8 +168,8 @@ def test_bad_load_format_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
         hubmagic.resolve("https://tfhub.dev/google/spice/2")
 
 
-def test_local_folder_is_used_in_place(saved_models_dir: Path, cache: str) -> None:
-    folder = str(saved_models_dir / "google/tiny/1")
+def test_local_folder_is_used_in_place(fake_models_dir: Path, cache: str) -> None:
+    folder = str(fake_models_dir / "google/tiny/1")
     result = hubmagic.resolve_model(folder, cache_dir=cache)
     assert result.path == folder and result.source == "folder"
     assert not os.path.exists(cache)
@@ -182,9 +182,9 @@ def test_folder_without_saved_model_is_refused(tmp_path: Path) -> None:
         hubmagic.resolve(str(tmp_path / "model"))
 
 
-def test_missing_model_is_404_and_leaves_no_trace(hub_server: HubServer, cache: str) -> None:
+def test_missing_model_is_404_and_leaves_no_trace(fake_hub_server: HubServer, cache: str) -> None:
     with pytest.raises(ModelNotFoundError, match="HTTP 404"):
-        hubmagic.resolve(f"{hub_server.url}/google/nothing/1", cache_dir=cache)
+        hubmagic.resolve(f"{fake_hub_server.url}/google/nothing/1", cache_dir=cache)
     assert cache_names(cache) == []
 
 
@@ -210,24 +210,24 @@ def test_archive_without_saved_model_is_refused_and_leaves_no_trace(
     assert cache_names(cache) == []
 
 
-def test_offline_miss_fails_fast_without_network(hub_server: HubServer, cache: str) -> None:
-    mark = hub_server.mark()
+def test_offline_miss_fails_fast_without_network(fake_hub_server: HubServer, cache: str) -> None:
+    mark = fake_hub_server.mark()
     with pytest.raises(OfflineError, match="not in the cache"):
-        hubmagic.resolve(f"{hub_server.url}/google/tiny/1", cache_dir=cache, offline=True)
-    assert hub_server.requests_since(mark) == ()
+        hubmagic.resolve(f"{fake_hub_server.url}/google/tiny/1", cache_dir=cache, offline=True)
+    assert fake_hub_server.requests_since(mark) == ()
 
 
 def test_offline_env_serves_hits(
-    hub_server: HubServer, cache: str, monkeypatch: pytest.MonkeyPatch
+    fake_hub_server: HubServer, cache: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    handle = f"{hub_server.url}/google/tiny/1"
+    handle = f"{fake_hub_server.url}/google/tiny/1"
     path = hubmagic.resolve(handle, cache_dir=cache)
     monkeypatch.setenv("HUBMAGIC_OFFLINE", "1")
-    mark = hub_server.mark()
+    mark = fake_hub_server.mark()
     assert hubmagic.resolve(handle, cache_dir=cache) == path
-    assert hub_server.requests_since(mark) == ()
+    assert fake_hub_server.requests_since(mark) == ()
     with pytest.raises(OfflineError):
-        hubmagic.resolve(f"{hub_server.url}/google/tiny/2", cache_dir=cache)
+        hubmagic.resolve(f"{fake_hub_server.url}/google/tiny/2", cache_dir=cache)
 
 
 def _damage_empty(folder: Path) -> None:
@@ -252,34 +252,34 @@ def _damage_no_shard(folder: Path) -> None:
     ],
 )
 def test_damaged_entry_is_downloaded_again_with_a_warning(
-    hub_server: HubServer,
-    saved_models_dir: Path,
+    fake_hub_server: HubServer,
+    fake_models_dir: Path,
     cache: str,
     damage: Callable[[Path], None],
     problem: str,
 ) -> None:
-    handle = f"{hub_server.url}/google/tiny/1"
+    handle = f"{fake_hub_server.url}/google/tiny/1"
     path = hubmagic.resolve(handle, cache_dir=cache)
     damage(Path(path))
-    mark = hub_server.mark()
+    mark = fake_hub_server.mark()
     with pytest.warns(hubmagic.CacheRepairWarning, match=problem):
         result = hubmagic.resolve_model(handle, cache_dir=cache)
     assert result.path == path
     assert result.repaired is not None and problem in result.repaired
-    assert files_of(path) == files_of(saved_models_dir / "google/tiny/1")
-    assert len(hub_server.requests_since(mark)) == 1
+    assert files_of(path) == files_of(fake_models_dir / "google/tiny/1")
+    assert len(fake_hub_server.requests_since(mark)) == 1
     assert not [n for n in cache_names(cache) if n.endswith((".lock", ".tmp"))]
 
 
-def test_offline_with_damaged_entry_says_so(hub_server: HubServer, cache: str) -> None:
-    handle = f"{hub_server.url}/google/tiny/1"
+def test_offline_with_damaged_entry_says_so(fake_hub_server: HubServer, cache: str) -> None:
+    handle = f"{fake_hub_server.url}/google/tiny/1"
     path = hubmagic.resolve(handle, cache_dir=cache)
     _damage_no_graph(Path(path))
     with pytest.raises(OfflineError, match="is damaged in"):
         hubmagic.resolve(handle, cache_dir=cache, offline=True)
 
 
-def test_callback_that_raises_aborts_and_cleans_up(hub_server: HubServer, cache: str) -> None:
+def test_callback_that_raises_aborts_and_cleans_up(fake_hub_server: HubServer, cache: str) -> None:
     class Cancel(Exception):
         pass
 
@@ -289,12 +289,14 @@ def test_callback_that_raises_aborts_and_cleans_up(hub_server: HubServer, cache:
 
     with pytest.raises(Cancel):
         hubmagic.resolve(
-            f"{hub_server.url}/google/big/1", cache_dir=cache, progress=cancel_on_first_bytes
+            f"{fake_hub_server.url}/google/big/1", cache_dir=cache, progress=cancel_on_first_bytes
         )
     assert cache_names(cache) == []
 
 
-def test_listeners_see_every_resolve_and_cannot_break_it(hub_server: HubServer, cache: str) -> None:
+def test_listeners_see_every_resolve_and_cannot_break_it(
+    fake_hub_server: HubServer, cache: str
+) -> None:
     from hubmagic.core.progress import add_listener, remove_listener
 
     seen: list[ProgressEvent] = []
@@ -305,14 +307,48 @@ def test_listeners_see_every_resolve_and_cannot_break_it(hub_server: HubServer, 
     add_listener(seen.append)
     add_listener(broken)
     try:
-        path = hubmagic.resolve(f"{hub_server.url}/google/tiny/1", cache_dir=cache)
+        path = hubmagic.resolve(f"{fake_hub_server.url}/google/tiny/1", cache_dir=cache)
         with pytest.raises(ModelNotFoundError):
-            hubmagic.resolve(f"{hub_server.url}/google/none/1", cache_dir=cache)
+            hubmagic.resolve(f"{fake_hub_server.url}/google/none/1", cache_dir=cache)
     finally:
         remove_listener(seen.append)
         remove_listener(broken)
     assert (Path(path) / "saved_model.pb").exists()
     phases = [(e.handle.rsplit("/", 2)[-2], e.phase) for e in seen]
     assert ("tiny", Phase.DONE) in phases and ("none", Phase.FAILED) in phases
-    hubmagic.resolve(f"{hub_server.url}/google/tiny/2", cache_dir=cache)
+    hubmagic.resolve(f"{fake_hub_server.url}/google/tiny/2", cache_dir=cache)
     assert len(seen) == len(phases)  # removed listeners hear nothing more
+
+
+def test_overlapping_downloads_leave_the_switch_interval_as_it_was() -> None:
+    # Two resolves in threads: the first to start and the first to end are the
+    # same one (the order that leaked the shorter interval for good).
+    import sys
+    import threading
+
+    from hubmagic.core.resolver import _quick_thread_switches
+
+    before = sys.getswitchinterval()
+    a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
+    during: list[float] = []
+
+    def first() -> None:
+        with _quick_thread_switches():
+            a_in.set()
+            assert b_in.wait(10)
+        a_out.set()
+
+    def second() -> None:
+        assert a_in.wait(10)
+        with _quick_thread_switches():
+            b_in.set()
+            assert a_out.wait(10)
+            during.append(sys.getswitchinterval())
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert during == [min(before, 0.0005)]  # still short while one download runs
+    assert sys.getswitchinterval() == before
