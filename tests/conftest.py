@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,6 +11,9 @@ import pytest
 
 from tests.gcs_fixtures import gcs, gcs_emulator  # noqa: F401  (fixtures, used by name)
 from tests.hub_fixtures import (  # noqa: F401  (fixtures, used by name)
+    REAL_MODEL_FIXTURES,
+    fake_hub_server,
+    fake_models_dir,
     hub_server,
     hub_server_factory,
     saved_models_dir,
@@ -43,6 +47,44 @@ _ISOLATED = (
     "HTTPS_PROXY",
     "ALL_PROXY",
 )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Refuses a test that uses the TensorFlow-built models without the ``tf`` marker.
+
+    So ``-m "not tf"`` never builds them (and never imports TensorFlow): a
+    test that only downloads, caches or serves a model uses ``fake_hub_server``
+    / ``fake_models_dir`` (tests/fake_models.py) instead.
+    """
+    wrong = [
+        f"{item.nodeid} (uses {', '.join(used)})"
+        for item in items
+        if item.get_closest_marker("tf") is None
+        and (used := [f for f in REAL_MODEL_FIXTURES if f in getattr(item, "fixturenames", ())])
+    ]
+    if wrong:
+        raise pytest.UsageError(
+            "These tests use the real SavedModels, built with TensorFlow, but are not marked "
+            "@pytest.mark.tf: mark them, or use fake_hub_server / fake_models_dir if they do "
+            "not load a model with TensorFlow:\n  " + "\n  ".join(wrong)
+        )
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fails a run that selected no ``tf`` test but imported TensorFlow all the same."""
+    items = getattr(session, "items", [])
+    if not items or any(item.get_closest_marker("tf") for item in items):
+        return
+    if "tensorflow" in sys.modules:
+        writer = session.config.get_terminal_writer()
+        writer.line()
+        writer.sep(
+            "!",
+            "no test marked tf ran, yet TensorFlow was imported in the pytest process "
+            "(`python -X importtime -m pytest ...` shows by whom)",
+            red=True,
+        )
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture(autouse=True)

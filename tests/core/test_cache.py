@@ -50,11 +50,11 @@ def add_model(cache: Path, handle: str, source: Path, *, age_days: float = 0) ->
 
 
 @pytest.fixture
-def damaged_cache(tmp_path: Path, saved_models_dir: Path, sleeper: int) -> Path:
+def damaged_cache(tmp_path: Path, fake_models_dir: Path, sleeper: int) -> Path:
     """A cache with one entry in each state, made by hand."""
     cache = tmp_path / "cache"
     cache.mkdir()
-    tiny = saved_models_dir / "google/tiny/1"
+    tiny = fake_models_dir / "google/tiny/1"
     host = socket.gethostname()
     add_model(cache, "h/complete", tiny)
     add_model(cache, "h/empty", tiny)
@@ -192,11 +192,11 @@ def test_clear_removes_all_but_live_downloads(damaged_cache: Path) -> None:
 
 
 def test_prune_removes_least_recently_used_complete_models(
-    tmp_path: Path, saved_models_dir: Path
+    tmp_path: Path, fake_models_dir: Path
 ) -> None:
     cache = tmp_path / "cache"
     cache.mkdir()
-    tiny = saved_models_dir / "google/tiny/1"
+    tiny = fake_models_dir / "google/tiny/1"
     add_model(cache, "h/old", tiny, age_days=30)
     add_model(cache, "h/middle", tiny, age_days=10)
     add_model(cache, "h/new", tiny, age_days=1)
@@ -211,26 +211,26 @@ def test_prune_removes_least_recently_used_complete_models(
 
 
 def test_a_cache_hit_counts_as_use_for_prune(
-    tmp_path: Path, hub_server: HubServer, saved_models_dir: Path
+    tmp_path: Path, fake_hub_server: HubServer, fake_models_dir: Path
 ) -> None:
     cache = tmp_path / "cache"
     cache.mkdir()
-    used = f"{hub_server.url}/google/tiny/1"
-    add_model(cache, used, saved_models_dir / "google/tiny/1", age_days=30)
-    add_model(cache, "h/other", saved_models_dir / "google/tiny/2", age_days=10)
+    used = f"{fake_hub_server.url}/google/tiny/1"
+    add_model(cache, used, fake_models_dir / "google/tiny/1", age_days=30)
+    add_model(cache, "h/other", fake_models_dir / "google/tiny/2", age_days=10)
     hubmagic.resolve(used, cache_dir=str(cache))
     plan = hubmagic.plan_prune(1, str(cache))
     assert [i.entry.handle for i in plan.items] == ["h/other", used]
 
 
 def test_resolve_repairs_a_damaged_cache(
-    damaged_cache: Path, hub_server: HubServer, saved_models_dir: Path
+    damaged_cache: Path, fake_hub_server: HubServer, fake_models_dir: Path
 ) -> None:
     """Each broken state, given to resolve under a real handle, ends complete."""
-    tiny = saved_models_dir / "google/tiny/1"
+    tiny = fake_models_dir / "google/tiny/1"
     host = socket.gethostname()
     handles = {
-        name: f"{hub_server.url}/google/tiny/1?case={name}"
+        name: f"{fake_hub_server.url}/google/tiny/1?case={name}"
         for name in ("empty", "no-graph", "orphan", "dead-lock")
     }
     keys = {name: cache_key(h) for name, h in handles.items()}

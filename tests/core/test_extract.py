@@ -127,7 +127,7 @@ def test_plain_tar_and_dot_slash_names_are_fine(tmp_path: Path) -> None:
 
 
 def test_unwritable_cache_is_a_clear_error(
-    hub_server: hubmagic.server.HubServer,
+    fake_hub_server: hubmagic.server.HubServer,
     tmp_path: Path,  # type: ignore[name-defined]
 ) -> None:
     cache = tmp_path / "readonly"
@@ -140,7 +140,7 @@ def test_unwritable_cache_is_a_clear_error(
         cache.chmod(0o555)
     try:
         with pytest.raises(CacheError, match="not writable") as info:
-            hubmagic.resolve(f"{hub_server.url}/google/tiny/1", cache_dir=str(cache))
+            hubmagic.resolve(f"{fake_hub_server.url}/google/tiny/1", cache_dir=str(cache))
         assert isinstance(info.value, OSError)
         assert os.listdir(cache) == []
     finally:
@@ -167,7 +167,7 @@ FULL_DISK_CHILD = textwrap.dedent(
 
 
 def test_full_disk_is_a_clear_error_and_leaves_no_trace(
-    hub_server: hubmagic.server.HubServer,  # type: ignore[name-defined]
+    fake_hub_server: hubmagic.server.HubServer,  # type: ignore[name-defined]
     tmp_path: Path,
     cache: str,
 ) -> None:
@@ -175,7 +175,14 @@ def test_full_disk_is_a_clear_error_and_leaves_no_trace(
     os.makedirs(cache)
     before = snapshot(tmp_path)
     child = subprocess.run(
-        [sys.executable, "-c", FULL_DISK_CHILD, f"{hub_server.url}/google/big/1", cache, "5000000"],
+        [
+            sys.executable,
+            "-c",
+            FULL_DISK_CHILD,
+            f"{fake_hub_server.url}/google/big/1",
+            cache,
+            "5000000",
+        ],
         capture_output=True,
         text=True,
         timeout=120,

@@ -140,12 +140,12 @@ print(json.dumps({{"values": hub.load({handle!r})(tf.constant([1.0, 2.0])).numpy
 
 @pytest.mark.slow
 def test_eight_processes_fill_one_gs_entry_with_one_download(
-    gcs: Any, bucket: str, hub_server: HubServer, tmp_path: Path
+    gcs: Any, bucket: str, fake_hub_server: HubServer, tmp_path: Path
 ) -> None:
     cache = f"gs://{bucket}/cache"
-    handle = f"{hub_server.url}/{BIG}"
+    handle = f"{fake_hub_server.url}/{BIG}"
     go = str(tmp_path / "go")
-    mark = hub_server.mark()
+    mark = fake_hub_server.mark()
     # STORAGE_EMULATOR_HOST is in os.environ (the gcs fixture): the children inherit it.
     children = [start_child(handle, cache, go, delay=0.02) for _ in range(8)]
     time.sleep(0.5)  # let them all import hubmagic and wait at the barrier
@@ -157,7 +157,7 @@ def test_eight_processes_fill_one_gs_entry_with_one_download(
     sources = sorted(out.split()[1] for out, _ in outputs)
     assert paths == {f"{cache}/{cache_key(handle)}"}
     assert sources.count("download") == 1, sources
-    downloads = [r for r in hub_server.requests_since(mark) if r.path == f"/{BIG}"]
+    downloads = [r for r in fake_hub_server.requests_since(mark) if r.path == f"/{BIG}"]
     assert len(downloads) == 1
     assert _leftovers(gcs, bucket) == []
     info = hubmagic.scan_cache(cache)
@@ -220,12 +220,12 @@ def _client() -> Any:
 
 @pytest.mark.slow
 def test_emulator_stopped_mid_upload_leaves_no_entry_and_the_next_try_succeeds(
-    private_emulator: _Emulator, hub_server: HubServer
+    private_emulator: _Emulator, fake_hub_server: HubServer
 ) -> None:
     client = _client()
     client.create_bucket("midway")
     cache = "gs://midway/cache"
-    handle = f"{hub_server.url}/{BIG}?midway=1"
+    handle = f"{fake_hub_server.url}/{BIG}?midway=1"
     key = cache_key(handle)
     stopped: list[str] = []
 
@@ -284,7 +284,10 @@ class _Forbidden(http.server.BaseHTTPRequestHandler):
 @pytest.fixture
 def forbidding_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Forbidden)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    # serve_forever notices shutdown() only between polls (0.5 s by default).
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+    )
     thread.start()
     url = f"http://127.0.0.1:{server.server_address[1]}"
     monkeypatch.setenv("STORAGE_EMULATOR_HOST", url)
@@ -301,15 +304,15 @@ def _fails_fast(match: str, action: Any) -> None:
     assert "did not answer" not in str(caught.value)
 
 
-def test_missing_bucket_fails_fast(gcs: Any, hub_server: HubServer) -> None:
-    handle = f"{hub_server.url}/{TINY}"
+def test_missing_bucket_fails_fast(gcs: Any, fake_hub_server: HubServer) -> None:
+    handle = f"{fake_hub_server.url}/{TINY}"
     cache = f"gs://no-such-bucket-{uuid.uuid4().hex[:8]}/cache"
     _fails_fast("does not exist", lambda: hubmagic.resolve(handle, cache_dir=cache))
     _fails_fast("does not exist", lambda: hubmagic.scan_cache(cache))
 
 
-def test_permission_denied_fails_fast(forbidding_endpoint: str, hub_server: HubServer) -> None:
-    handle = f"{hub_server.url}/{TINY}"
+def test_permission_denied_fails_fast(forbidding_endpoint: str, fake_hub_server: HubServer) -> None:
+    handle = f"{fake_hub_server.url}/{TINY}"
     _fails_fast(
         "permission denied .HTTP 403.",
         lambda: hubmagic.resolve(handle, cache_dir="gs://some-bucket/cache"),
@@ -317,8 +320,8 @@ def test_permission_denied_fails_fast(forbidding_endpoint: str, hub_server: HubS
     _fails_fast("permission denied", lambda: hubmagic.scan_cache("gs://some-bucket/cache"))
 
 
-def test_bad_bucket_name_fails_fast(gcs: Any, hub_server: HubServer) -> None:
-    handle = f"{hub_server.url}/{TINY}"
+def test_bad_bucket_name_fails_fast(gcs: Any, fake_hub_server: HubServer) -> None:
+    handle = f"{fake_hub_server.url}/{TINY}"
     for cache in ("gs://Bad_Bucket!/cache", "gs://ab/cache", "gs:///cache"):
         _fails_fast(
             "is not a valid bucket name", lambda c=cache: hubmagic.resolve(handle, cache_dir=c)
@@ -327,11 +330,11 @@ def test_bad_bucket_name_fails_fast(gcs: Any, hub_server: HubServer) -> None:
 
 
 def test_no_credentials_fails_fast(
-    hub_server: HubServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    fake_hub_server: HubServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "missing-key.json"))
     monkeypatch.setenv("NO_GCE_CHECK", "true")
-    handle = f"{hub_server.url}/{TINY}"
+    handle = f"{fake_hub_server.url}/{TINY}"
     _fails_fast(
         "No Google Cloud credentials",
         lambda: hubmagic.resolve(handle, cache_dir="gs://some-bucket/cache"),
@@ -348,11 +351,11 @@ def _dead_pid() -> int:
 
 
 def test_scan_repair_delete_prune_on_a_gs_cache(
-    gcs: Any, bucket: str, saved_models_dir: Path
+    gcs: Any, bucket: str, fake_models_dir: Path
 ) -> None:
     cache = f"gs://{bucket}/cache"
     b = gcs.bucket(bucket)
-    model = saved_models_dir / TINY
+    model = fake_models_dir / TINY
 
     def put_entry(handle: str) -> str:
         key = cache_key(handle)
@@ -432,10 +435,10 @@ def test_scan_of_two_thousand_objects_takes_about_a_second(gcs: Any, bucket: str
     assert elapsed < 5
 
 
-def test_cache_hit_on_gs_is_one_listing(gcs: Any, bucket: str, saved_models_dir: Path) -> None:
+def test_cache_hit_on_gs_is_one_listing(gcs: Any, bucket: str, fake_models_dir: Path) -> None:
     handle = "https://example.com/listed-once"
     key = hashlib.sha1(handle.encode()).hexdigest()
-    upload_folder(gcs, saved_models_dir / TINY, f"gs://{bucket}/c/{key}")
+    upload_folder(gcs, fake_models_dir / TINY, f"gs://{bucket}/c/{key}")
     from hubmagic.core import gcs_store
 
     calls: list[str] = []
@@ -457,15 +460,15 @@ def test_cache_hit_on_gs_is_one_listing(gcs: Any, bucket: str, saved_models_dir:
 
 @pytest.mark.slow
 def test_a_slow_download_on_gs_keeps_its_lock_through_the_inactivity_rule(
-    gcs: Any, bucket: str, hub_server: HubServer, monkeypatch: pytest.MonkeyPatch
+    gcs: Any, bucket: str, fake_hub_server: HubServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The holder extracts on its own disk, so without its heartbeat object the
     # tmp prefix would not grow and a waiter would take over after the timeout.
     monkeypatch.setenv("HUBMAGIC_LOCK_TIMEOUT", "2")  # the child inherits it too
     cache = f"gs://{bucket}/cache"
-    handle = f"{hub_server.url}/{BIG}?slow=1"
+    handle = f"{fake_hub_server.url}/{BIG}?slow=1"
     key = cache_key(handle)
-    mark = hub_server.mark()
+    mark = fake_hub_server.mark()
     child = start_child(handle, cache, delay=0.15)
     try:
         deadline = time.monotonic() + 60
@@ -482,23 +485,23 @@ def test_a_slow_download_on_gs_keeps_its_lock_through_the_inactivity_rule(
     assert out.split() == [f"{cache}/{key}", "download"]
     assert result.source == "shared"
     assert result.waited_seconds > 4, result  # well past the 2 s inactivity timeout
-    assert len([r for r in hub_server.requests_since(mark) if r.path == f"/{BIG}"]) == 1
+    assert len([r for r in fake_hub_server.requests_since(mark) if r.path == f"/{BIG}"]) == 1
     assert _leftovers(gcs, bucket) == []
 
 
 def test_a_partial_gs_entry_is_repaired_under_the_lock(
     gcs: Any,
     bucket: str,
-    hub_server: HubServer,
-    saved_models_dir: Path,
+    fake_hub_server: HubServer,
+    fake_models_dir: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # What a copy cut short leaves: variables without saved_model.pb (copied last).
     cache = f"gs://{bucket}/cache"
     monkeypatch.setenv("TFHUB_CACHE_DIR", cache)  # as tensorflow_hub reads it
-    handle = f"{hub_server.url}/{TINY}?partial=1"
+    handle = f"{fake_hub_server.url}/{TINY}?partial=1"
     key = cache_key(handle)
-    upload_folder(gcs, saved_models_dir / TINY / "variables", f"{cache}/{key}/variables")
+    upload_folder(gcs, fake_models_dir / TINY / "variables", f"{cache}/{key}/variables")
     assert hubmagic.scan_cache().entries[0].status is hubmagic.Status.PARTIAL
     with pytest.warns(hubmagic.CacheRepairWarning, match="has no saved_model.pb"):
         result = hubmagic.resolve_model(handle)

@@ -26,20 +26,20 @@ def bucket(gcs: Any) -> str:
 
 
 def test_gcs_folder_is_checked_and_used_in_place(
-    gcs: Any, bucket: str, saved_models_dir: Path, cache: str
+    gcs: Any, bucket: str, fake_models_dir: Path, cache: str
 ) -> None:
     url = f"gs://{bucket}/google/tiny/1"
-    upload_folder(gcs, saved_models_dir / "google/tiny/1", url)
+    upload_folder(gcs, fake_models_dir / "google/tiny/1", url)
     result = hubmagic.resolve_model(url + "/", cache_dir=cache)
     assert result.path == url and result.source == "folder"
     assert not os.path.exists(cache)
 
 
 def test_gcs_folder_without_saved_model_is_refused(
-    gcs: Any, bucket: str, saved_models_dir: Path
+    gcs: Any, bucket: str, fake_models_dir: Path
 ) -> None:
     url = f"gs://{bucket}/google/tiny/1"
-    upload_folder(gcs, saved_models_dir / "google/tiny/1/variables", url + "/variables")
+    upload_folder(gcs, fake_models_dir / "google/tiny/1/variables", url + "/variables")
     with pytest.raises(NotASavedModelError, match=r"has no saved_model\.pb"):
         hubmagic.resolve(url)
     with pytest.raises(NotASavedModelError, match="is empty"):
@@ -47,11 +47,11 @@ def test_gcs_folder_without_saved_model_is_refused(
 
 
 def test_gcs_archive_is_extracted_into_the_cache(
-    gcs: Any, bucket: str, saved_models_dir: Path, cache: str
+    gcs: Any, bucket: str, fake_models_dir: Path, cache: str
 ) -> None:
     data = io.BytesIO()
     with tarfile.open(fileobj=data, mode="w:gz") as tar:
-        tar.add(saved_models_dir / "google/tiny/1", arcname=".")
+        tar.add(fake_models_dir / "google/tiny/1", arcname=".")
     gcs.bucket(bucket).blob("archives/tiny.tar.gz").upload_from_string(data.getvalue())
     url = f"gs://{bucket}/archives/tiny.tar.gz"
 
@@ -60,7 +60,7 @@ def test_gcs_archive_is_extracted_into_the_cache(
     assert result.path == os.path.join(cache, cache_key(url))
     assert result.source == "download"
     assert (Path(result.path) / "saved_model.pb").read_bytes() == (
-        saved_models_dir / "google/tiny/1/saved_model.pb"
+        fake_models_dir / "google/tiny/1/saved_model.pb"
     ).read_bytes()
     assert events[-1].bytes_done == len(data.getvalue())
     assert events[-1].total == len(data.getvalue())

@@ -32,8 +32,8 @@ def model_archive(folder: Path) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def big_archive(saved_models_dir: Path) -> bytes:
-    return model_archive(saved_models_dir / "google/big/1")
+def big_archive(fake_models_dir: Path) -> bytes:
+    return model_archive(fake_models_dir / "google/big/1")
 
 
 @pytest.fixture
@@ -135,7 +135,7 @@ def test_server_errors_past_the_retries_fail_clearly(
 
 
 def test_connection_reset_mid_body_is_resumed_with_a_range_request(
-    serve: type[FaultyServer], big_archive: bytes, saved_models_dir: Path, cache: str
+    serve: type[FaultyServer], big_archive: bytes, fake_models_dir: Path, cache: str
 ) -> None:
     cut = len(big_archive) // 3
     server = serve(big_archive, [Fault(reset_after=cut)])
@@ -146,7 +146,7 @@ def test_connection_reset_mid_body_is_resumed_with_a_range_request(
     assert first is None
     assert resume is not None and resume.startswith("bytes=") and resume.endswith("-")
     assert 0 < int(resume[len("bytes=") : -1]) <= cut
-    original = saved_models_dir / "google/big/1"
+    original = fake_models_dir / "google/big/1"
     for name in ("saved_model.pb", "variables/variables.data-00000-of-00001"):
         assert (Path(path) / name).read_bytes() == (original / name).read_bytes()
     assert events[-1].bytes_done == len(big_archive) == events[-1].total

@@ -57,11 +57,11 @@ def leftovers(cache: str) -> list[str]:
 
 @pytest.mark.slow
 def test_eight_processes_one_download_eight_identical_paths(
-    hub_server: HubServer, cache: str, tmp_path: Path
+    fake_hub_server: HubServer, cache: str, tmp_path: Path
 ) -> None:
-    handle = f"{hub_server.url}/google/big/1"
+    handle = f"{fake_hub_server.url}/google/big/1"
     go = str(tmp_path / "go")
-    mark = hub_server.mark()
+    mark = fake_hub_server.mark()
     children = [start_child(handle, cache, go, delay=0.02) for _ in range(8)]
     time.sleep(0.5)  # let them all import hubmagic and wait at the barrier
     Path(go).touch()
@@ -72,16 +72,16 @@ def test_eight_processes_one_download_eight_identical_paths(
     sources = sorted(out.split()[1] for out, _ in outputs)
     assert paths == {os.path.join(cache, cache_key(handle))}
     assert sources.count("download") == 1
-    downloads = [r for r in hub_server.requests_since(mark) if r.path == "/google/big/1"]
+    downloads = [r for r in fake_hub_server.requests_since(mark) if r.path == "/google/big/1"]
     assert len(downloads) == 1
     assert leftovers(cache) == []
 
 
 @pytest.mark.slow
 def test_killed_downloader_is_taken_over_at_once(
-    hub_server: HubServer, saved_models_dir: Path, cache: str
+    fake_hub_server: HubServer, fake_models_dir: Path, cache: str
 ) -> None:
-    handle = f"{hub_server.url}/google/big/1"
+    handle = f"{fake_hub_server.url}/google/big/1"
     key = cache_key(handle)
     child = start_child(handle, cache, delay=0.3)
     deadline = time.monotonic() + 60
@@ -104,15 +104,15 @@ def test_killed_downloader_is_taken_over_at_once(
     assert result.waited_seconds < 5  # not tensorflow_hub's 10 minutes
     assert hubmagic.scan_cache(cache).entries[0].status is hubmagic.Status.COMPLETE
     assert (Path(result.path) / "saved_model.pb").read_bytes() == (
-        saved_models_dir / "google/big/1/saved_model.pb"
+        fake_models_dir / "google/big/1/saved_model.pb"
     ).read_bytes()
     assert leftovers(cache) == []  # the dead holder's tmp folder went too
 
 
 def test_live_holder_on_this_host_is_waited_for_with_progress(
-    hub_server: HubServer, cache: str
+    fake_hub_server: HubServer, cache: str
 ) -> None:
-    handle = f"{hub_server.url}/google/tiny/1"
+    handle = f"{fake_hub_server.url}/google/tiny/1"
     key = cache_key(handle)
     os.makedirs(cache)
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
@@ -137,12 +137,12 @@ def test_live_holder_on_this_host_is_waited_for_with_progress(
 
 
 def test_holder_on_another_host_loses_the_lock_after_the_inactivity_timeout(
-    hub_server: HubServer, cache: str, monkeypatch: pytest.MonkeyPatch
+    fake_hub_server: HubServer, cache: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # tensorflow_hub's rule (600 s by default): no change in the lock or its
     # tmp folder for that long means the holder is gone.
     monkeypatch.setenv("HUBMAGIC_LOCK_TIMEOUT", "1")
-    handle = f"{hub_server.url}/google/tiny/1"
+    handle = f"{fake_hub_server.url}/google/tiny/1"
     key = cache_key(handle)
     os.makedirs(cache)
     Path(cache, f"{key}.lock").write_text("tpu-worker-7.europe.internal.4242.0123abcd")
@@ -158,10 +158,10 @@ def test_holder_on_another_host_loses_the_lock_after_the_inactivity_timeout(
 
 
 def test_tensorflow_hub_style_lock_is_honoured_while_the_holder_works(
-    hub_server: HubServer, saved_models_dir: Path, cache: str
+    fake_hub_server: HubServer, fake_models_dir: Path, cache: str
 ) -> None:
     # A holder that finishes while we wait: we return its folder, no download.
-    handle = f"{hub_server.url}/google/tiny/1"
+    handle = f"{fake_hub_server.url}/google/tiny/1"
     key = cache_key(handle)
     os.makedirs(cache)
     lock = Path(cache, f"{key}.lock")
@@ -170,11 +170,11 @@ def test_tensorflow_hub_style_lock_is_honoured_while_the_holder_works(
     def finish() -> None:
         import shutil
 
-        shutil.copytree(saved_models_dir / "google/tiny/1", Path(cache, key))
+        shutil.copytree(fake_models_dir / "google/tiny/1", Path(cache, key))
         lock.unlink()
 
     threading.Timer(0.5, finish).start()
-    mark = hub_server.mark()
+    mark = fake_hub_server.mark()
     result = hubmagic.resolve_model(handle, cache_dir=cache)
     assert result.source == "shared"
-    assert hub_server.requests_since(mark) == ()
+    assert fake_hub_server.requests_since(mark) == ()

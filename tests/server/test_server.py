@@ -100,7 +100,7 @@ def write_fake_model(folder: Path, content: bytes = b"not really a graph") -> Pa
 
 
 @pytest.fixture(scope="module")
-def other_root(tmp_path_factory: pytest.TempPathFactory, saved_models_dir: Path) -> Path:
+def other_root(tmp_path_factory: pytest.TempPathFactory, fake_models_dir: Path) -> Path:
     """A root with prebuilt archives, Kaggle layouts and symlinks (in and out of root)."""
     root = tmp_path_factory.mktemp("other_root")
     outside = tmp_path_factory.mktemp("outside")
@@ -143,8 +143,8 @@ def other_server(other_root: Path) -> Iterator[HubServer]:
 # -- listing, lifecycle -----------------------------------------------------------------
 
 
-def test_models_lists_saved_models(hub_server: HubServer) -> None:
-    assert hub_server.models() == ["google/big/1", "google/tiny/1", "google/tiny/2"]
+def test_models_lists_saved_models(fake_hub_server: HubServer) -> None:
+    assert fake_hub_server.models() == ["google/big/1", "google/tiny/1", "google/tiny/2"]
 
 
 def test_models_lists_prebuilt_and_inside_links(other_server: HubServer) -> None:
@@ -180,35 +180,39 @@ def test_not_a_folder_is_refused(tmp_path: Path) -> None:
 # -- compressed archives ------------------------------------------------------------------
 
 
-def test_compressed_archive_equals_folder(hub_server: HubServer, saved_models_dir: Path) -> None:
-    response = get(hub_server, f"/{TINY}?tf-hub-format=compressed")
+def test_compressed_archive_equals_folder(
+    fake_hub_server: HubServer, fake_models_dir: Path
+) -> None:
+    response = get(fake_hub_server, f"/{TINY}?tf-hub-format=compressed")
     assert response.status_code == 200
     assert response.headers["Content-Type"] == "application/x-gzip"
     assert response.headers["Transfer-Encoding"] == "chunked"
     assert "Content-Length" not in response.headers
-    assert archive_contents(response.content) == folder_contents(saved_models_dir / TINY)
+    assert archive_contents(response.content) == folder_contents(fake_models_dir / TINY)
     names = list(archive_contents(response.content))
     assert "saved_model.pb" in names and "variables/variables.index" in names
     assert "variables" in names  # directory entries are included
     assert names == sorted(names, key=lambda name: name.split("/"))
 
 
-def test_compressed_archive_is_deterministic(hub_server: HubServer) -> None:
-    first = get(hub_server, f"/{TINY}?tf-hub-format=compressed").content
-    second = get(hub_server, f"/{TINY}?tf-hub-format=compressed").content
+def test_compressed_archive_is_deterministic(fake_hub_server: HubServer) -> None:
+    first = get(fake_hub_server, f"/{TINY}?tf-hub-format=compressed").content
+    second = get(fake_hub_server, f"/{TINY}?tf-hub-format=compressed").content
     assert first == second
     assert first[4:8] == b"\0\0\0\0"  # gzip mtime
     assert gzip.decompress(first)  # a single valid gzip stream
 
 
 def test_big_archive_is_streamed_in_large_chunks(
-    hub_server: HubServer, saved_models_dir: Path
+    fake_hub_server: HubServer, fake_models_dir: Path
 ) -> None:
-    status, headers, sizes, body = raw_get(hub_server, "/google/big/1?tf-hub-format=compressed")
+    status, headers, sizes, body = raw_get(
+        fake_hub_server, "/google/big/1?tf-hub-format=compressed"
+    )
     assert status == 200 and "content-length" not in headers
     assert len(sizes) > 10
     assert all(size >= CHUNK_SIZE for size in sizes[:-1])
-    big = saved_models_dir / "google" / "big" / "1"
+    big = fake_models_dir / "google" / "big" / "1"
     with tarfile.open(fileobj=io.BytesIO(body), mode="r:gz") as tar:
         member = tar.getmember("variables/variables.data-00000-of-00001")
         assert member.size >= 50_000_000
@@ -218,8 +222,8 @@ def test_big_archive_is_streamed_in_large_chunks(
         assert hashlib.sha256(data.read()).digest() == hashlib.sha256(expected).digest()
 
 
-def test_head_of_generated_archive_has_no_body(hub_server: HubServer) -> None:
-    response = requests.head(hub_server.url + f"/{TINY}?tf-hub-format=compressed", timeout=30)
+def test_head_of_generated_archive_has_no_body(fake_hub_server: HubServer) -> None:
+    response = requests.head(fake_hub_server.url + f"/{TINY}?tf-hub-format=compressed", timeout=30)
     assert response.status_code == 200
     assert response.headers["Content-Type"] == "application/x-gzip"
     assert response.content == b""
@@ -239,10 +243,10 @@ def test_links_inside_root_are_followed_and_outside_left_out(other_server: HubSe
 
 
 def test_client_disconnect_mid_stream_is_quiet(
-    saved_models_dir: Path, hub_server_factory: MakeServer, capfd: pytest.CaptureFixture[str]
+    fake_models_dir: Path, hub_server_factory: MakeServer, capfd: pytest.CaptureFixture[str]
 ) -> None:
     lines: list[str] = []
-    server = hub_server_factory(saved_models_dir, log=lines.append)
+    server = hub_server_factory(fake_models_dir, log=lines.append)
     port = urlsplit(server.url).port
     with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
@@ -290,12 +294,12 @@ def test_tensorflow_hub_loads_and_then_uses_its_cache(
 
 @pytest.mark.tf
 def test_tensorflow_hub_reads_the_303_answer(
-    saved_models_dir: Path, hub_server_factory: MakeServer
+    fake_models_dir: Path, hub_server_factory: MakeServer
 ) -> None:
     pytest.importorskip("tensorflow")
     from tensorflow_hub.uncompressed_module_resolver import HttpUncompressedFileResolver
 
-    server = hub_server_factory(saved_models_dir, gcs_prefix=GCS_PREFIX)
+    server = hub_server_factory(fake_models_dir, gcs_prefix=GCS_PREFIX)
     location = HttpUncompressedFileResolver()._request_gcs_location(
         f"{server.url}/{TINY}?tf-hub-format=uncompressed"
     )
@@ -306,9 +310,9 @@ def test_tensorflow_hub_reads_the_303_answer(
 
 
 def test_uncompressed_is_303_without_location(
-    saved_models_dir: Path, hub_server_factory: MakeServer
+    fake_models_dir: Path, hub_server_factory: MakeServer
 ) -> None:
-    server = hub_server_factory(saved_models_dir, gcs_prefix=GCS_PREFIX)
+    server = hub_server_factory(fake_models_dir, gcs_prefix=GCS_PREFIX)
     response = get(server, f"/{TINY}?tf-hub-format=uncompressed")
     assert response.status_code == 303
     assert "Location" not in response.headers
@@ -316,44 +320,44 @@ def test_uncompressed_is_303_without_location(
     assert response.headers["Content-Type"].startswith("text/plain")
 
 
-def test_uncompressed_without_gcs_prefix_is_400(hub_server: HubServer) -> None:
-    response = get(hub_server, f"/{TINY}?tf-hub-format=uncompressed")
+def test_uncompressed_without_gcs_prefix_is_400(fake_hub_server: HubServer) -> None:
+    response = get(fake_hub_server, f"/{TINY}?tf-hub-format=uncompressed")
     assert response.status_code == 400
     assert "--gcs-prefix" in response.text and "uncompressed" in response.text
 
 
-def test_unknown_format_is_400(hub_server: HubServer) -> None:
-    assert get(hub_server, f"/{TINY}?tf-hub-format=zip").status_code == 400
+def test_unknown_format_is_400(fake_hub_server: HubServer) -> None:
+    assert get(fake_hub_server, f"/{TINY}?tf-hub-format=zip").status_code == 400
 
 
-def test_html_page(hub_server: HubServer) -> None:
-    response = get(hub_server, f"/{TINY}")
+def test_html_page(fake_hub_server: HubServer) -> None:
+    response = get(fake_hub_server, f"/{TINY}")
     assert response.status_code == 200
     assert response.headers["Content-Type"].startswith("text/html")
     assert "<h1>google/tiny/1</h1>" in response.text
-    assert f"hub.load(&quot;{hub_server.url}/{TINY}&quot;)" in response.text
+    assert f"hub.load(&quot;{fake_hub_server.url}/{TINY}&quot;)" in response.text
 
 
 # -- Kaggle and China mirror forms ---------------------------------------------------------
 
 
-def test_kaggle_page_form(hub_server: HubServer) -> None:
-    direct = get(hub_server, f"/{TINY}?tf-hub-format=compressed").content
+def test_kaggle_page_form(fake_hub_server: HubServer) -> None:
+    direct = get(fake_hub_server, f"/{TINY}?tf-hub-format=compressed").content
     page = "/models/google/tiny/frameworks/TensorFlow2/variations/tiny/versions/1"
-    assert get(hub_server, page + "?tf-hub-format=compressed").content == direct
-    assert get(hub_server, page).headers["Content-Type"].startswith("text/html")
+    assert get(fake_hub_server, page + "?tf-hub-format=compressed").content == direct
+    assert get(fake_hub_server, page).headers["Content-Type"].startswith("text/html")
 
 
-def test_kaggle_api_form_redirects_to_blob(hub_server: HubServer) -> None:
-    direct = get(hub_server, f"/{TINY}?tf-hub-format=compressed").content
-    mark = hub_server.mark()
+def test_kaggle_api_form_redirects_to_blob(fake_hub_server: HubServer) -> None:
+    direct = get(fake_hub_server, f"/{TINY}?tf-hub-format=compressed").content
+    mark = fake_hub_server.mark()
     api = "/api/v1/models/google/tiny/tensorFlow2/tiny/1/download"
-    response = get(hub_server, api)
+    response = get(fake_hub_server, api)
     assert response.status_code == 302
     assert response.headers["Location"] == "/_blobs/google/tiny/1.tar.gz"
-    followed = get(hub_server, api, allow_redirects=True)
+    followed = get(fake_hub_server, api, allow_redirects=True)
     assert followed.status_code == 200 and followed.content == direct
-    assert [(r.path, r.status) for r in hub_server.requests_since(mark)] == [
+    assert [(r.path, r.status) for r in fake_hub_server.requests_since(mark)] == [
         (api, 302),
         (api, 302),
         ("/_blobs/google/tiny/1.tar.gz", 200),
@@ -378,21 +382,21 @@ def test_kaggle_candidates_in_order(other_server: HubServer, target: str, expect
     assert archive_contents(response.content)["saved_model.pb"] == expected
 
 
-def test_kaggle_forms_without_model_are_404(hub_server: HubServer) -> None:
+def test_kaggle_forms_without_model_are_404(fake_hub_server: HubServer) -> None:
     for target in (
         "/models/google/nope/frameworks/tf/variations/v/versions/1",
         "/models/google/nope/frameworks/tf/variations/v/versions/1?tf-hub-format=compressed",
         "/api/v1/models/google/nope/tf/v/1/download",
         "/_blobs/google/nope/1.tar.gz",
     ):
-        assert get(hub_server, target).status_code == 404, target
+        assert get(fake_hub_server, target).status_code == 404, target
 
 
-def test_china_mirror_form(hub_server: HubServer) -> None:
-    direct = get(hub_server, f"/{TINY}?tf-hub-format=compressed").content
-    response = get(hub_server, f"/tfhub-modules/{TINY}.tar.gz")
+def test_china_mirror_form(fake_hub_server: HubServer) -> None:
+    direct = get(fake_hub_server, f"/{TINY}?tf-hub-format=compressed").content
+    response = get(fake_hub_server, f"/tfhub-modules/{TINY}.tar.gz")
     assert response.status_code == 200 and response.content == direct
-    assert get(hub_server, f"/_blobs/{TINY}.tar.gz").content == direct
+    assert get(fake_hub_server, f"/_blobs/{TINY}.tar.gz").content == direct
 
 
 # -- prebuilt archives ----------------------------------------------------------------------
@@ -482,8 +486,8 @@ def test_prebuilt_head(other_server: HubServer) -> None:
         "/nothing/here",
     ],
 )
-def test_traversal_and_unknown_paths_are_404(hub_server: HubServer, target: str) -> None:
-    status, headers, _, body = raw_get(hub_server, target)
+def test_traversal_and_unknown_paths_are_404(fake_hub_server: HubServer, target: str) -> None:
+    status, headers, _, body = raw_get(fake_hub_server, target)
     assert status == 404, target
     assert headers["content-type"].startswith("text/plain")
     assert len(body) < 200
@@ -506,10 +510,10 @@ def test_symlinks_out_of_root_are_404(other_server: HubServer, target: str) -> N
     assert b"must never be served" not in body
 
 
-def test_absolute_form_request_target(hub_server: HubServer) -> None:
-    conn = http.client.HTTPConnection("127.0.0.1", urlsplit(hub_server.url).port, timeout=30)
+def test_absolute_form_request_target(fake_hub_server: HubServer) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", urlsplit(fake_hub_server.url).port, timeout=30)
     try:
-        conn.request("GET", f"{hub_server.url}/{TINY}?tf-hub-format=uncompressed")
+        conn.request("GET", f"{fake_hub_server.url}/{TINY}?tf-hub-format=uncompressed")
         assert conn.getresponse().status == 400
     finally:
         conn.close()
@@ -534,10 +538,10 @@ def test_request_log_and_marks(other_server: HubServer) -> None:
 
 
 def test_log_callable_gets_one_line_per_request(
-    saved_models_dir: Path, hub_server_factory: MakeServer
+    fake_models_dir: Path, hub_server_factory: MakeServer
 ) -> None:
     lines: list[str] = []
-    server = hub_server_factory(saved_models_dir, log=lines.append)
+    server = hub_server_factory(fake_models_dir, log=lines.append)
     get(server, f"/{TINY}?tf-hub-format=compressed")
     get(server, "/nothing")
     deadline = time.monotonic() + 5

@@ -75,11 +75,11 @@ def write_archive(model: Path, archive: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def archive_root(saved_models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def archive_root(fake_models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``google/big/1`` as a prebuilt archive: served with its Content-Length (a known total)."""
     root = tmp_path_factory.mktemp("prebuilt")
     (root / "google/big").mkdir(parents=True)
-    write_archive(saved_models_dir / "google/big/1", root / "google/big/1.tar.gz")
+    write_archive(fake_models_dir / "google/big/1", root / "google/big/1.tar.gz")
     return root
 
 
@@ -157,9 +157,9 @@ def test_progress_row_follows_a_real_download_to_done(
     assert out.startswith(f"{handle}: connecting") and out.count("\n") == 1
 
 
-def test_unknown_total_looks_indeterminate(hub_server: HubServer, cache: str) -> None:
+def test_unknown_total_looks_indeterminate(fake_hub_server: HubServer, cache: str) -> None:
     # The hub server builds the archive while sending it: no Content-Length.
-    handle = f"{hub_server.url}/google/big/1"
+    handle = f"{fake_hub_server.url}/google/big/1"
     widget = WidgetProgress(interval=0)
     spy = spy_on(lambda: widget.rows.get(handle), widget)
     hubmagic.resolve(handle, cache_dir=cache, progress=spy)
@@ -172,8 +172,8 @@ def test_unknown_total_looks_indeterminate(hub_server: HubServer, cache: str) ->
     assert widget.rows[handle].phase.startswith("done in ")
 
 
-def test_failed_download_shows_failed_in_red(hub_server: HubServer, cache: str) -> None:
-    handle = f"{hub_server.url}/google/none/1"
+def test_failed_download_shows_failed_in_red(fake_hub_server: HubServer, cache: str) -> None:
+    handle = f"{fake_hub_server.url}/google/none/1"
     widget = WidgetProgress()
     with pytest.raises(ModelNotFoundError):
         hubmagic.resolve(handle, cache_dir=cache, progress=widget)
@@ -185,8 +185,8 @@ def test_failed_download_shows_failed_in_red(hub_server: HubServer, cache: str) 
     assert "failed" in repr(widget)
 
 
-def test_cache_hits_show_only_when_asked(hub_server: HubServer, cache: str) -> None:
-    handle = f"{hub_server.url}/google/tiny/1"
+def test_cache_hits_show_only_when_asked(fake_hub_server: HubServer, cache: str) -> None:
+    handle = f"{fake_hub_server.url}/google/tiny/1"
     hubmagic.resolve(handle, cache_dir=cache)
     quiet = WidgetProgress(show_hits=False)
     hubmagic.resolve(handle, cache_dir=cache, progress=quiet)
@@ -197,12 +197,12 @@ def test_cache_hits_show_only_when_asked(hub_server: HubServer, cache: str) -> N
 
 
 def test_waiting_for_a_lock_names_its_holder(
-    hub_server: HubServer, cache: str, sleeper: int, monkeypatch: pytest.MonkeyPatch
+    fake_hub_server: HubServer, cache: str, sleeper: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A live process on this host holds the lock and shows no progress: after
     # HUBMAGIC_LOCK_TIMEOUT the resolver takes over; until then it waits.
     monkeypatch.setenv("HUBMAGIC_LOCK_TIMEOUT", "1")
-    handle = f"{hub_server.url}/google/tiny/1"
+    handle = f"{fake_hub_server.url}/google/tiny/1"
     os.makedirs(cache)
     Path(cache, f"{cache_key(handle)}.lock").write_text(f"{HOST}.{sleeper}.abcd")
     widget = WidgetProgress(interval=0)
@@ -216,11 +216,11 @@ def test_waiting_for_a_lock_names_its_holder(
 
 
 def test_retrying_says_after_what(
-    saved_models_dir: Path, tmp_path: Path, cache: str, monkeypatch: pytest.MonkeyPatch
+    fake_models_dir: Path, tmp_path: Path, cache: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("HUBMAGIC_RETRY_BACKOFF", "0.01")
     archive = tmp_path / "tiny.tar.gz"
-    write_archive(saved_models_dir / "google/tiny/1", archive)
+    write_archive(fake_models_dir / "google/tiny/1", archive)
     server = FaultyServer(archive.read_bytes(), [Fault(status=503)])
     try:
         handle = f"{server.url}/models/m.tar.gz"
@@ -399,7 +399,7 @@ def test_repair_removes_exactly_the_leftovers(damaged_cache: Path) -> None:
 
 
 def test_verify_highlights_problems_and_refresh_sees_new_folders(
-    damaged_cache: Path, saved_models_dir: Path
+    damaged_cache: Path, fake_models_dir: Path
 ) -> None:
     panel = CachePanel(str(damaged_cache), listen=False)
     panel.buttons["Verify"].click()
@@ -408,7 +408,7 @@ def test_verify_highlights_problems_and_refresh_sees_new_folders(
     assert row is not None and "has no saved_model.pb" in row.status_html.value
     assert f"color:{RED}" in row.status_html.value
 
-    add_model(damaged_cache, "h/added", saved_models_dir / "google/tiny/1")
+    add_model(damaged_cache, "h/added", fake_models_dir / "google/tiny/1")
     assert panel.row("h/added") is None
     panel.buttons["Refresh"].click()
     added = panel.row("h/added")
@@ -417,7 +417,7 @@ def test_verify_highlights_problems_and_refresh_sees_new_folders(
 
 
 def test_panel_follows_a_download_live(
-    prebuilt_server: HubServer, hub_server: HubServer, cache: str
+    prebuilt_server: HubServer, fake_hub_server: HubServer, cache: str
 ) -> None:
     handle = f"{prebuilt_server.url}/google/big/1"
     panel = CachePanel(cache, interval=0)
@@ -451,7 +451,7 @@ def test_panel_follows_a_download_live(
     assert len(panel.rows) == 1
 
     # A failed download shows while it runs, then goes.
-    missing = f"{hub_server.url}/google/none/1"
+    missing = f"{fake_hub_server.url}/google/none/1"
     seen: list[list[str]] = []
     with pytest.raises(ModelNotFoundError):
         hubmagic.resolve(
@@ -479,10 +479,10 @@ def test_live_updates_are_throttled(cache: str) -> None:
 
 
 def test_hub_panel_magic(
-    shell: Shell, cache: str, saved_models_dir: Path, capsys: pytest.CaptureFixture[str]
+    shell: Shell, cache: str, fake_models_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     os.makedirs(cache)
-    add_model(Path(cache), "h/one", saved_models_dir / "google/tiny/1")
+    add_model(Path(cache), "h/one", fake_models_dir / "google/tiny/1")
     assert shell.magic("hub_panel", f"--cache {cache}") is None
     out = capsys.readouterr().out
     assert f"cache folder:   {os.path.abspath(cache)}" in out
@@ -591,6 +591,7 @@ def test_progress_callback_in_a_real_shell(
     assert isinstance(magic.progress_callback(), TextProgress)  # auto: quietly text
 
 
+@pytest.mark.tf
 def test_hub_load_with_widget_progress(
     shell: Shell,
     hub_server: HubServer,
