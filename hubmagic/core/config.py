@@ -211,6 +211,11 @@ def read_timeout(environ: Mapping[str, str] | None = None) -> float:
     return _float_setting(HUBMAGIC_READ_TIMEOUT, DEFAULT_READ_TIMEOUT_S, environ)
 
 
+def timeouts(environ: Mapping[str, str] | None = None) -> tuple[float, float]:
+    """(connect, read) seconds, as ``requests`` and google-cloud-storage take them."""
+    return (connect_timeout(environ), read_timeout(environ))
+
+
 def retry_backoff(environ: Mapping[str, str] | None = None) -> float:
     """First wait between two attempts; doubled after each failure, capped at 30 s."""
     return _float_setting(HUBMAGIC_RETRY_BACKOFF, DEFAULT_RETRY_BACKOFF_S, environ)

@@ -104,8 +104,9 @@ notebook (tensorflow/hub#261, #50); a few seconds cover a blip.
 """
 
 
-def _timeout() -> tuple[float, float]:
-    return (config.connect_timeout(), config.read_timeout())
+def call_options() -> dict[str, Any]:
+    """``timeout=`` and ``retry=`` for every google-cloud-storage call hubmagic makes."""
+    return {"timeout": config.timeouts(), "retry": retry()}
 
 
 def retry() -> Any:
@@ -126,7 +127,7 @@ def iter_objects(url: str) -> Iterator[tuple[str, int]]:
     bucket, prefix = split(url)
     prefix = f"{prefix}/" if prefix else ""
     try:
-        for blob in client().list_blobs(bucket, prefix=prefix, timeout=_timeout(), retry=retry()):
+        for blob in client().list_blobs(bucket, prefix=prefix, **call_options()):
             rel = blob.name[len(prefix) :]
             if rel and not rel.endswith("/"):
                 yield rel, int(blob.size or 0)
@@ -171,13 +172,13 @@ def open_archive(url: str, reporter: ProgressReporter) -> io.RawIOBase:
     """Opens a gs:// archive for one front-to-back read, reporting bytes as they come."""
     bucket_name, path = split(url)
     try:
-        blob = client().bucket(bucket_name).get_blob(path, timeout=_timeout(), retry=retry())
+        blob = client().bucket(bucket_name).get_blob(path, **call_options())
     except _api_errors() as exc:
         raise translate(exc, url, "read") from exc
     if blob is None:
         raise ModelNotFoundError(f"No archive at {url}. Check the path (gsutil ls {url}).")
     reporter.total = int(blob.size) if blob.size is not None else None
-    reader = blob.open("rb", chunk_size=_CHUNK, timeout=_timeout(), retry=retry())
+    reader = blob.open("rb", chunk_size=_CHUNK, **call_options())
     return _CountingReader(reader, reporter, url)
 
 
@@ -232,18 +233,17 @@ def check_bucket(url: str) -> BucketCheck:
                 bucket_name,
                 prefix=f"{prefix}/" if prefix else "",
                 max_results=1,
-                timeout=_timeout(),
-                retry=retry(),
+                **call_options(),
             )
         )
         blob = storage.bucket(bucket_name).blob(name)
         step = "write"
-        blob.upload_from_string(payload, if_generation_match=0, timeout=_timeout(), retry=retry())
+        blob.upload_from_string(payload, if_generation_match=0, **call_options())
         step = "read"
-        if blob.download_as_bytes(timeout=_timeout(), retry=retry()) != payload:
+        if blob.download_as_bytes(**call_options()) != payload:
             raise OSError("the probe object read back differs from what was written")
         step = "delete"
-        blob.delete(timeout=_timeout(), retry=retry())
+        blob.delete(**call_options())
     except GcsError as exc:  # no credentials
         return BucketCheck(url, str(exc), time.monotonic() - started)
     except _api_errors() as exc:

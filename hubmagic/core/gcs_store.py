@@ -47,11 +47,11 @@ import shutil
 import tempfile
 import threading
 from collections.abc import Callable, Iterable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 
 from hubmagic.core import config, gcs
 from hubmagic.core.errors import Fix, GcsError
+from hubmagic.core.gcs_workers import Heartbeat, Pipeline, run_parallel
 from hubmagic.core.local_store import LocalStore
 from hubmagic.core.names import TMP_SUFFIX, CacheNames
 from hubmagic.core.savedmodel import GRAPH_FILES
@@ -59,8 +59,6 @@ from hubmagic.core.store import Item
 
 UPLOAD_CHUNK = 16 * 1024 * 1024
 """Chunk of resumable uploads; files above it are uploaded in resumable chunks."""
-WORKERS = 8
-"""Parallel uploads, copies and deletions (the client's connection pool holds 10)."""
 
 HEARTBEAT = ".hubmagic-heartbeat"
 """Name, inside a tmp prefix, of the object that shows a download is alive."""
@@ -78,21 +76,10 @@ def _client() -> Any:
         return found
 
 
-_retry = gcs.retry
-
-
-def _timeout() -> tuple[float, float]:
-    return (config.connect_timeout(), config.read_timeout())
-
-
 def _exceptions() -> Any:
     from google.api_core import exceptions
 
     return exceptions
-
-
-def _nothing() -> None:
-    pass
 
 
 def check_bucket_name(url: str) -> str:
@@ -105,70 +92,6 @@ def check_bucket_name(url: str) -> str:
             fix=Fix("Check the TFHUB_CACHE_DIR / cache_dir spelling."),
         )
     return bucket
-
-
-class _Heartbeat:
-    """Rewrites ``<tmp>/.hubmagic-heartbeat`` with a new size every ``interval`` seconds."""
-
-    def __init__(self, blob: Any, interval: float) -> None:
-        self._blob = blob
-        self._interval = interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="hubmagic-heartbeat", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        beat = 0
-        while True:
-            # A missed beat only risks a take-over after the full timeout; the
-            # download itself reports real errors.
-            with contextlib.suppress(Exception):
-                self._blob.upload_from_string(
-                    b"." * (1 + beat % 997), timeout=_timeout(), retry=_retry()
-                )
-            beat += 1
-            if self._stop.wait(self._interval):
-                return
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=30)
-
-
-class _Pipeline:
-    """Uploads files of one download on a thread pool while later files are extracted."""
-
-    def __init__(
-        self, upload: Callable[[str], None], fail: Callable[[BaseException], GcsError]
-    ) -> None:
-        self._upload = upload
-        self._fail = fail
-        self._pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="hubmagic-upload")
-        self._futures: dict[str, Future[None]] = {}
-        self._previous: str | None = None
-
-    def next_file(self, rel: str, size: int) -> None:
-        # A failed upload stops the download now rather than after it; as a
-        # GcsError, which the extraction passes on as it is.
-        for future in self._futures.values():
-            error = future.exception() if future.done() else None
-            if error is not None:
-                raise self._fail(error) from error
-        if rel in self._futures:
-            # The archive holds this name twice: the later copy must land last.
-            with contextlib.suppress(Exception):
-                self._futures[rel].result()
-        if self._previous is not None:
-            self._futures[self._previous] = self._pool.submit(self._upload, self._previous)
-        self._previous = rel
-
-    def uploading(self) -> dict[str, Future[None]]:
-        """The uploads started so far (the last file is left to the caller)."""
-        return dict(self._futures)
-
-    def close(self) -> None:
-        """Waits for running uploads and drops queued ones."""
-        self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 class GcsStore(CacheNames):
@@ -187,8 +110,8 @@ class GcsStore(CacheNames):
         self.root = f"gs://{self.bucket_name}/{prefix}" if prefix else f"gs://{self.bucket_name}"
         self._staging_dir = staging_dir
         self._staged: dict[str, str] = {}  # tmp name -> its local staging folder
-        self._beats: dict[str, _Heartbeat] = {}  # tmp name -> its heartbeat
-        self._pipes: dict[str, _Pipeline] = {}  # tmp name -> its uploads so far
+        self._beats: dict[str, Heartbeat] = {}  # tmp name -> its heartbeat
+        self._pipes: dict[str, Pipeline] = {}  # tmp name -> its uploads so far
 
     def __repr__(self) -> str:
         return f"GcsStore({self.root!r})"
@@ -221,7 +144,7 @@ class GcsStore(CacheNames):
         """Every object below folder ``name`` ("" for the root), page by page."""
         prefix = self._object(name) + "/" if name else (self.prefix + "/" if self.prefix else "")
         blobs: Iterable[Any] = _client().list_blobs(
-            self.bucket_name, prefix=prefix, timeout=_timeout(), retry=_retry()
+            self.bucket_name, prefix=prefix, **gcs.call_options()
         )
         return blobs
 
@@ -236,20 +159,6 @@ class GcsStore(CacheNames):
             }
         except self._errors() as exc:
             raise self._error(exc, name, doing) from exc
-
-    def _parallel(self, jobs: Iterable[Callable[[], object]], on_done: Callable[[], None]) -> None:
-        """Runs ``jobs`` on a thread pool; the first failure cancels the rest and is raised."""
-        with ThreadPoolExecutor(WORKERS, thread_name_prefix="hubmagic-gcs") as pool:
-            pending: set[Future[object]] = {pool.submit(job) for job in jobs}
-            while pending:
-                done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in done:
-                    error = future.exception()
-                    if error is not None:
-                        for other in pending:
-                            other.cancel()
-                        raise error
-                    on_done()
 
     # -- names --------------------------------------------------------------
     def path(self, name: str) -> str:
@@ -269,9 +178,7 @@ class GcsStore(CacheNames):
         """Names of every ``<key>.<uid>.tmp`` prefix (ours and others')."""
         prefix = self._object(key) + "."
         try:
-            blobs = _client().list_blobs(
-                self.bucket_name, prefix=prefix, timeout=_timeout(), retry=_retry()
-            )
+            blobs = _client().list_blobs(self.bucket_name, prefix=prefix, **gcs.call_options())
             names = {blob.name[len(self._object("")) :].split("/", 1)[0] for blob in blobs}
         except self._errors() as exc:
             raise self._error(exc, key, "list") from exc
@@ -281,7 +188,7 @@ class GcsStore(CacheNames):
         """The content of object ``name``, or ``None`` when it does not exist."""
         try:
             data: bytes = self._bucket.blob(self._object(name)).download_as_bytes(
-                timeout=_timeout(), retry=_retry()
+                **gcs.call_options()
             )
         except _exceptions().NotFound:
             return None
@@ -294,7 +201,7 @@ class GcsStore(CacheNames):
         files = self.folder_files(name)
         size = sum(files.values()) if files else 0
         try:
-            blob = self._bucket.get_blob(self._object(name), timeout=_timeout(), retry=_retry())
+            blob = self._bucket.get_blob(self._object(name), **gcs.call_options())
         except self._errors() as exc:
             raise self._error(exc, name, "read") from exc
         return size + (int(blob.size or 0) if blob is not None else 0)
@@ -348,9 +255,7 @@ class GcsStore(CacheNames):
         """Creates object ``name`` unless it exists (``if_generation_match=0``); True if we did."""
         blob = self._bucket.blob(self._object(name))
         try:
-            blob.upload_from_string(
-                content, if_generation_match=0, timeout=_timeout(), retry=_retry()
-            )
+            blob.upload_from_string(content, if_generation_match=0, **gcs.call_options())
             return True
         except _exceptions().PreconditionFailed:
             # A retried create whose first attempt did land reads back as ours.
@@ -361,16 +266,14 @@ class GcsStore(CacheNames):
     def write_text(self, name: str, content: str) -> None:
         """Writes object ``name`` (an object write is atomic: readers see old or new)."""
         try:
-            self._bucket.blob(self._object(name)).upload_from_string(
-                content, timeout=_timeout(), retry=_retry()
-            )
+            self._bucket.blob(self._object(name)).upload_from_string(content, **gcs.call_options())
         except self._errors() as exc:
             raise self._error(exc, name, "write") from exc
 
     def remove_file(self, name: str) -> bool:
         """Deletes object ``name``; False if it was already gone."""
         try:
-            self._bucket.delete_blob(self._object(name), timeout=_timeout(), retry=_retry())
+            self._bucket.delete_blob(self._object(name), **gcs.call_options())
             return True
         except _exceptions().NotFound:
             return False
@@ -404,12 +307,12 @@ class GcsStore(CacheNames):
 
         def delete(object_name: str) -> None:
             with contextlib.suppress(_exceptions().NotFound):
-                bucket.delete_blob(object_name, timeout=_timeout(), retry=_retry())
+                bucket.delete_blob(object_name, **gcs.call_options())
                 with count_lock:
                     gone[0] += 1
 
         try:
-            self._parallel([functools.partial(delete, n) for n in names], _nothing)
+            run_parallel([functools.partial(delete, n) for n in names])
         except self._errors() as exc:
             raise self._error(exc, "", "remove objects from") from exc
         return gone[0]
@@ -423,16 +326,16 @@ class GcsStore(CacheNames):
         """
         exceptions = _exceptions()
         try:
-            blob = self._bucket.get_blob(self._object(name), timeout=_timeout(), retry=_retry())
+            blob = self._bucket.get_blob(self._object(name), **gcs.call_options())
             if blob is None:
                 return False
             generation = blob.generation
             content = blob.download_as_bytes(
-                if_generation_match=generation, timeout=_timeout(), retry=_retry()
+                if_generation_match=generation, **gcs.call_options()
             ).decode("utf-8", errors="replace")
             if content != expected:
                 return False
-            blob.delete(if_generation_match=generation, timeout=_timeout(), retry=_retry())
+            blob.delete(if_generation_match=generation, **gcs.call_options())
             return True
         except (exceptions.NotFound, exceptions.PreconditionFailed):
             return False
@@ -446,13 +349,14 @@ class GcsStore(CacheNames):
         self._staged[name] = staged
         interval = max(0.25, min(60.0, config.lock_timeout() / 4))
         blob = self._bucket.blob(f"{self._object(name)}/{HEARTBEAT}")
-        self._beats[name] = _Heartbeat(blob, interval)
+        self._beats[name] = Heartbeat(blob, interval)
         return staged
 
     def _upload(self, tmp: str, rel: str) -> None:
         blob = self._bucket.blob(f"{self._object(tmp)}/{rel}", chunk_size=UPLOAD_CHUNK)
         blob.upload_from_filename(
-            os.path.join(self._staged[tmp], *rel.split("/")), timeout=_timeout(), retry=_retry()
+            os.path.join(self._staged[tmp], *rel.split("/")),
+            **gcs.call_options(),
         )
 
     def file_hook(self, tmp: str) -> Callable[[str, int], None]:
@@ -462,7 +366,7 @@ class GcsStore(CacheNames):
         in the previous call is then complete on disk: it is queued for upload.
         An upload that failed stops the extraction at the next file.
         """
-        pipe = self._pipes[tmp] = _Pipeline(
+        pipe = self._pipes[tmp] = Pipeline(
             functools.partial(self._upload, tmp),
             lambda exc: self._error(exc, tmp, "upload the model to"),
         )
@@ -507,7 +411,7 @@ class GcsStore(CacheNames):
                 pipe.close()
             rest_files = [rel for rel in local if rel not in early]
             upload = functools.partial(self._upload, tmp)
-            self._parallel([functools.partial(upload, rel) for rel in rest_files], uploaded)
+            run_parallel([functools.partial(upload, rel) for rel in rest_files], uploaded)
         except self._errors() as exc:
             raise self._error(exc, tmp, "upload the model to") from exc
         if self.folder_files(name):
@@ -524,15 +428,13 @@ class GcsStore(CacheNames):
             target = bucket.blob(f"{self._object(name)}/{rel}")
             with copied_lock:
                 copied.append(target.name)
-            token, _, _ = target.rewrite(source, timeout=_timeout(), retry=_retry())
+            token, _, _ = target.rewrite(source, **gcs.call_options())
             while token is not None:  # a large object may take several calls
-                token, _, _ = target.rewrite(
-                    source, token=token, timeout=_timeout(), retry=_retry()
-                )
+                token, _, _ = target.rewrite(source, token=token, **gcs.call_options())
 
         try:
-            self._parallel([functools.partial(copy, rel) for rel in rest], _nothing)
-            self._parallel([functools.partial(copy, rel) for rel in graphs], _nothing)
+            run_parallel([functools.partial(copy, rel) for rel in rest])
+            run_parallel([functools.partial(copy, rel) for rel in graphs])
         except self._errors() as exc:
             with contextlib.suppress(GcsError):
                 self._delete(copied)

@@ -112,7 +112,7 @@ class HttpArchiveStream(io.RawIOBase):
         self._session = session or new_session()
         self._retries = config.retries() if retries is None else retries
         self._backoff = config.retry_backoff() if backoff is None else backoff
-        self._timeout = (config.connect_timeout(), config.read_timeout())
+        self._timeout = config.timeouts()
         self._response: Any = None
         self._offset = 0
         self.total: int | None = None
@@ -269,7 +269,7 @@ def ask_uncompressed(url: str, *, session: requests.Session | None = None) -> st
         response = session.get(
             url,
             allow_redirects=False,
-            timeout=(config.connect_timeout(), config.read_timeout()),
+            timeout=config.timeouts(),
         )
     except requests.RequestException as exc:
         raise DownloadError(f"Could not reach {url}: {_short(exc)}", url=url) from exc
