@@ -10,12 +10,13 @@ from hubmagic.cli.common import (
     PROG,
     CommandError,
     Subparsers,
-    add_cache_option,
     add_json,
     print_json,
 )
+from hubmagic.core.errors import InvalidSettingError
 from hubmagic.core.units import plural
-from hubmagic.plan import MODES, setup
+from hubmagic.plan import setup
+from hubmagic.ui.options import add_setup_options, setup_arguments
 
 
 def add(subparsers: Subparsers[argparse.ArgumentParser]) -> None:
@@ -30,35 +31,7 @@ def add(subparsers: Subparsers[argparse.ArgumentParser]) -> None:
             "to the current shell. Exit code 1 when the plan has problems."
         ),
     )
-    parser.add_argument(
-        "mode",
-        nargs="?",
-        default="auto",
-        choices=MODES,
-        help="auto (default: detect), or force a profile: local, cpu, gpu or tpu",
-    )
-    add_cache_option(parser)
-    parser.add_argument(
-        "--uncompressed",
-        action="store_true",
-        help="read models straight from GCS (TFHUB_MODEL_LOAD_FORMAT=UNCOMPRESSED), "
-        "after asking the hub for one model in that format",
-    )
-    parser.add_argument(
-        "--probe",
-        metavar="HANDLE",
-        default=None,
-        help="with --uncompressed: the model to ask the hub about",
-    )
-    parser.add_argument(
-        "--io-device",
-        metavar="DEV",
-        default=None,
-        help="TensorFlow LoadOptions io device, e.g. /job:localhost",
-    )
-    parser.add_argument(
-        "--endpoint", metavar="URL", default=None, help="mirror for tfhub.dev / Kaggle"
-    )
+    add_setup_options(parser)
     parser.add_argument(
         "--dry-run", action="store_true", help="only the plan, without the export lines"
     )
@@ -98,21 +71,15 @@ _IO_DEVICE_NOTE = (
 
 def run(args: argparse.Namespace) -> int:
     usage: argparse.ArgumentParser = args.parser
-    if args.probe is not None and not args.uncompressed:
-        usage.error("--probe goes with --uncompressed")
     if args.print_env and (args.dry_run or args.json):
         usage.error("--print-env goes with neither --dry-run nor --json")
+    try:
+        options = setup_arguments(args)
+    except InvalidSettingError as error:
+        usage.error(error.message)
     # A command cannot change the shell that runs it: the plan is made, never
     # applied here; its export lines are what applying it means for a shell.
-    plan = setup(
-        args.mode,
-        cache=args.cache,
-        uncompressed=args.uncompressed,
-        io_device=args.io_device,
-        endpoint=args.endpoint,
-        dry_run=True,
-        probe_handle=args.probe,
-    )
+    plan = setup(**options, dry_run=True)
     exports = _export_lines(plan.env) if plan.ok else []
     note = _IO_DEVICE_NOTE.format(device=plan.io_device) if plan.io_device else None
     if args.json:

@@ -24,6 +24,7 @@ from hubmagic.core import config, session
 from hubmagic.core.errors import HubmagicError
 from hubmagic.core.progress import ProgressCallback
 from hubmagic.tf import plug as tfhub
+from hubmagic.ui.options import SETUP_OPTIONS, Option, setup_arguments
 from hubmagic.ui.wording import cache_action_lines, error_lines, info_lines, not_done_text
 
 if TYPE_CHECKING:
@@ -45,6 +46,17 @@ def _usage_errors() -> Iterator[None]:
 
 def _print(text: str) -> None:
     print(text)
+
+
+def _with_options(options: tuple[Option, ...]) -> Callable[[Any], Any]:
+    """Declares shared :class:`Option` s on a magic (as ``magic_arguments.argument`` would)."""
+
+    def decorate(func: Any) -> Any:
+        for option in reversed(options):
+            func = magic_arguments.argument(*option.flags, **option.kwargs)(func)
+        return func
+
+    return decorate
 
 
 def _progress_error(value: object) -> str:
@@ -155,37 +167,7 @@ class HubMagics(Magics):
 
     # -- %hub_setup --------------------------------------------------------------
     @magic_arguments.magic_arguments()
-    @magic_arguments.argument(
-        "mode",
-        nargs="?",
-        default="auto",
-        help="auto (default: detect), local, cpu, gpu or tpu (force a profile).",
-    )
-    @magic_arguments.argument(
-        "--cache", metavar="DIR", help="cache folder or gs://bucket/prefix (TFHUB_CACHE_DIR)."
-    )
-    @magic_arguments.argument(
-        "--uncompressed",
-        action="store_true",
-        help=(
-            "read models straight from GCS (TFHUB_MODEL_LOAD_FORMAT=UNCOMPRESSED), "
-            "after checking that the hub serves them."
-        ),
-    )
-    @magic_arguments.argument(
-        "--probe",
-        metavar="HANDLE",
-        help=(
-            "with --uncompressed: the model to ask the hub about "
-            "(default: https://tfhub.dev/google/nnlm-en-dim50/2, on HUBMAGIC_ENDPOINT)."
-        ),
-    )
-    @magic_arguments.argument(
-        "--io-device", metavar="DEV", help="TensorFlow LoadOptions io device, e.g. /job:localhost."
-    )
-    @magic_arguments.argument(
-        "--endpoint", metavar="URL", help="mirror for tfhub.dev / Kaggle (HUBMAGIC_ENDPOINT)."
-    )
+    @_with_options(SETUP_OPTIONS)
     @magic_arguments.argument(
         "--dry-run", action="store_true", help="show the plan without applying it."
     )
@@ -201,28 +183,11 @@ class HubMagics(Magics):
         problem in the plan. Returns the SetupPlan.
         """
         args = magic_arguments.parse_argstring(self.hub_setup, line)
-        from hubmagic.plan import MODES
-
-        if args.mode not in MODES:
-            raise UsageError(
-                f"%hub_setup: unknown mode {args.mode!r}; use one of {', '.join(MODES)}."
-            )
-        if args.probe is not None and not args.uncompressed:
-            raise UsageError("%hub_setup: --probe goes with --uncompressed.")
         from hubmagic.api import setup
 
         with _usage_errors():
-            plan = setup(
-                args.mode,
-                cache=args.cache,
-                uncompressed=args.uncompressed,
-                io_device=args.io_device,
-                endpoint=args.endpoint,
-                dry_run=args.dry_run,
-                probe_handle=args.probe,
-            )
-        if plan.applied:
-            tfhub.install(self._hub_progress)
+            plan = setup(**setup_arguments(args), dry_run=args.dry_run)
+        tfhub.install(self._hub_progress)  # the magics' progress for plain hub.load
         _print(
             plan.describe("magic") + ("\n(dry run: nothing was changed)" if args.dry_run else "")
         )
