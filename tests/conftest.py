@@ -12,6 +12,7 @@ import pytest
 from tests.gcs_fixtures import gcs, gcs_emulator  # noqa: F401  (fixtures, used by name)
 from tests.hub_fixtures import (  # noqa: F401  (fixtures, used by name)
     REAL_MODEL_FIXTURES,
+    TF_INSTALLED,
     fake_hub_server,
     fake_models_dir,
     hub_server,
@@ -68,6 +69,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             "@pytest.mark.tf: mark them, or use fake_hub_server / fake_models_dir if they do "
             "not load a model with TensorFlow:\n  " + "\n  ".join(wrong)
         )
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Skips a test marked ``tf`` where TensorFlow is not installed (the [test] extra alone)."""
+    if item.get_closest_marker("tf") is not None and not TF_INSTALLED:
+        pytest.skip("needs TensorFlow and tensorflow_hub: pip install -e '.[tf]'")
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

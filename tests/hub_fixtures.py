@@ -25,6 +25,7 @@ Fixtures:
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -36,7 +37,21 @@ from hubmagic.server import HubServer
 from tests.fake_models import BIG_MB, build_fake_models
 from tools.samples import BIG_1, TINY_1, TINY_2, build_big, build_tiny
 
-__all__ = ["BIG_1", "BIG_MB", "REAL_MODEL_FIXTURES", "TINY_1", "TINY_2", "build_big", "build_tiny"]
+__all__ = [
+    "BIG_1",
+    "BIG_MB",
+    "REAL_MODEL_FIXTURES",
+    "TF_INSTALLED",
+    "TINY_1",
+    "TINY_2",
+    "build_big",
+    "build_tiny",
+]
+
+TF_INSTALLED = all(
+    importlib.util.find_spec(name) is not None for name in ("tensorflow", "tensorflow_hub")
+)
+"""Whether TensorFlow and tensorflow_hub are installed (found without importing them)."""
 
 REAL_MODEL_FIXTURES = ("saved_models_dir", "hub_server")
 """The fixtures built with TensorFlow: a test using one must be marked ``tf``."""
