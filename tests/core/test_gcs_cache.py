@@ -28,6 +28,7 @@ from hubmagic.core.errors import GcsError, HubmagicError
 from hubmagic.core.handle import cache_key
 from hubmagic.core.progress import Phase, ProgressEvent
 from hubmagic.server import HubServer
+from tests.barrier import StartBarrier
 from tests.core.test_lock import start_child
 from tests.gcs_fixtures import _binary, _free_port, upload_folder
 from tests.tf_gcs_proxy import TfGcsProxy, run_tf
@@ -144,12 +145,11 @@ def test_eight_processes_fill_one_gs_entry_with_one_download(
 ) -> None:
     cache = f"gs://{bucket}/cache"
     handle = f"{fake_hub_server.url}/{BIG}"
-    go = str(tmp_path / "go")
+    barrier = StartBarrier(tmp_path / "barrier")
     mark = fake_hub_server.mark()
     # STORAGE_EMULATOR_HOST is in os.environ (the gcs fixture): the children inherit it.
-    children = [start_child(handle, cache, go, delay=0.02) for _ in range(8)]
-    time.sleep(0.5)  # let them all import hubmagic and wait at the barrier
-    Path(go).touch()
+    children = [start_child(handle, cache, barrier, delay=0.02) for _ in range(8)]
+    barrier.release(children)  # all have imported hubmagic: they race for the lock
     outputs = [child.communicate(timeout=180) for child in children]
     assert [child.returncode for child in children] == [0] * 8, [err for _, err in outputs]
 

@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 from pathlib import Path
 
@@ -18,17 +17,18 @@ from hubmagic.core.handle import cache_key
 from hubmagic.core.lock import parse_holder, pid_alive
 from hubmagic.core.progress import Phase, ProgressEvent
 from hubmagic.server import HubServer
+from tests.barrier import CHILD_CODE, NO_BARRIER, StartBarrier
 
 # A resolver process. It slows its own download through the progress callback
 # (sleeping on each byte event) so that the test can act while it downloads.
-CHILD = textwrap.dedent(
+# With a start barrier, it imports hubmagic, says it is ready and waits to go.
+CHILD = CHILD_CODE + textwrap.dedent(
     """
-    import os, sys, time
+    import sys, time
     import hubmagic
 
-    handle, cache, go, delay = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
-    while go != "-" and not os.path.exists(go):
-        time.sleep(0.005)
+    handle, cache, ready, go, delay = sys.argv[1:5] + [float(sys.argv[5])]
+    wait_at_barrier(ready, go)
 
     def slow(event):
         if event.phase is hubmagic.Phase.DOWNLOADING:
@@ -41,10 +41,11 @@ CHILD = textwrap.dedent(
 
 
 def start_child(
-    handle: str, cache: str, go: str = "-", delay: float = 0.0
+    handle: str, cache: str, barrier: StartBarrier | None = None, delay: float = 0.0
 ) -> subprocess.Popen[str]:
+    ready, go = barrier.child_args() if barrier else NO_BARRIER
     return subprocess.Popen(
-        [sys.executable, "-c", CHILD, handle, cache, go, str(delay)],
+        [sys.executable, "-c", CHILD, handle, cache, ready, go, str(delay)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -60,11 +61,10 @@ def test_eight_processes_one_download_eight_identical_paths(
     fake_hub_server: HubServer, cache: str, tmp_path: Path
 ) -> None:
     handle = f"{fake_hub_server.url}/google/big/1"
-    go = str(tmp_path / "go")
+    barrier = StartBarrier(tmp_path / "barrier")
     mark = fake_hub_server.mark()
-    children = [start_child(handle, cache, go, delay=0.02) for _ in range(8)]
-    time.sleep(0.5)  # let them all import hubmagic and wait at the barrier
-    Path(go).touch()
+    children = [start_child(handle, cache, barrier, delay=0.02) for _ in range(8)]
+    barrier.release(children)  # all have imported hubmagic: they race for the lock
     outputs = [child.communicate(timeout=120) for child in children]
     assert [child.returncode for child in children] == [0] * 8, [err for _, err in outputs]
 
@@ -121,14 +121,20 @@ def test_live_holder_on_this_host_is_waited_for_with_progress(
 
         lock = Path(cache, f"{key}.lock")
         lock.write_text(f"{socket.gethostname()}.{sleeper.pid}.feedbeef")
-        threading.Timer(1.0, lock.unlink).start()
         events: list[ProgressEvent] = []
-        result = hubmagic.resolve_model(handle, cache_dir=cache, progress=events.append)
+
+        def release_after_a_second(event: ProgressEvent) -> None:
+            # The holder lets go once the resolver says it has waited 1 s.
+            events.append(event)
+            if event.phase is Phase.WAITING and event.waited >= 1.0:
+                lock.unlink(missing_ok=True)
+
+        result = hubmagic.resolve_model(handle, cache_dir=cache, progress=release_after_a_second)
     finally:
         sleeper.kill()
         sleeper.wait()
     assert result.source == "download"
-    assert result.waited_seconds >= 0.9
+    assert result.waited_seconds >= 1.0
     waits = [e for e in events if e.phase is Phase.WAITING]
     assert waits, [e.phase for e in events]
     assert waits[0].lock_holder == f"{socket.gethostname()}.{sleeper.pid}.feedbeef"
@@ -167,14 +173,15 @@ def test_tensorflow_hub_style_lock_is_honoured_while_the_holder_works(
     lock = Path(cache, f"{key}.lock")
     lock.write_text(f"{os.uname().nodename}.{os.getpid()}.cafe")
 
-    def finish() -> None:
-        import shutil
+    def finish_once_waited_for(event: ProgressEvent) -> None:
+        # The holder finishes once the resolver says it is waiting for it.
+        if event.phase is Phase.WAITING and lock.exists():
+            import shutil
 
-        shutil.copytree(fake_models_dir / "google/tiny/1", Path(cache, key))
-        lock.unlink()
+            shutil.copytree(fake_models_dir / "google/tiny/1", Path(cache, key))
+            lock.unlink()
 
-    threading.Timer(0.5, finish).start()
     mark = fake_hub_server.mark()
-    result = hubmagic.resolve_model(handle, cache_dir=cache)
+    result = hubmagic.resolve_model(handle, cache_dir=cache, progress=finish_once_waited_for)
     assert result.source == "shared"
     assert fake_hub_server.requests_since(mark) == ()

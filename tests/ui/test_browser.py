@@ -147,7 +147,9 @@ def test_panel_deletes_a_model_and_cancel_keeps_the_cache(
     cancel = panel.get_by_role("button", name="Cancel", exact=True)
     cancel.click()
     expect(cancel).to_have_count(0)
-    time.sleep(1.0)  # a Cancel that deleted anyway would do it now
+    # The kernel handles one message at a time, so a cell runs only once the
+    # Cancel click was handled: a Cancel that deleted anyway has done it by then.
+    run_new_cell(page, "pass")
     assert _snapshot(cache) == before
     expect(tiny_row).to_have_count(1)
     print(f"message after Cancel: {panel.locator(MESSAGE).all_inner_texts()}")
