@@ -5,15 +5,14 @@ show and what is on disk. ``tests/ui/test_browser.py`` drives the same widgets i
 JupyterLab through the CSS classes and labels checked here.
 """
 
-# Fixtures imported from other test modules are parameters of the same name.
-# ruff: noqa: F811
-
 from __future__ import annotations
 
 import os
+import re
 import socket
 import tarfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -38,9 +37,10 @@ from hubmagic.ui.widgets import (
     WidgetProgress,
     phase_text,
 )
-from tests.core.test_cache import add_model, damaged_cache, sleeper  # noqa: F401  (fixtures)
+from hubmagic.ui.widgets import panel as open_panel
+from tests.cache_fixtures import add_model
 from tests.faulty_server import Fault, FaultyServer
-from tests.ui.test_magics import Shell, shell  # noqa: F401  (fixture)
+from tests.shell_fixtures import Shell
 
 pytestmark = pytest.mark.filterwarnings(
     # ipywidgets 7.7.1 (Colab's pin) opens every comm through ipykernel.comm.Comm,
@@ -62,6 +62,18 @@ def _no_leftover_listeners() -> Iterator[None]:
 
 def classes(widget: Any) -> tuple[str, ...]:
     return tuple(widget._dom_classes)
+
+
+def confirming(panel: CachePanel) -> bool:
+    """Whether Confirm / Cancel show (a call: mypy would keep a property's narrowing)."""
+    return panel.awaiting_confirmation
+
+
+def value_of(label: str, text: str) -> str:
+    """The value of a header's ``label:   value`` line (however wide the label column)."""
+    found = re.search(rf"^{re.escape(label)}:\s+(.*)$", text, re.MULTILINE)
+    assert found is not None, f"no {label!r} line in:\n{text}"
+    return found.group(1)
 
 
 def names_in(cache: Path) -> set[str]:
@@ -91,12 +103,24 @@ def prebuilt_server(archive_root: Path, hub_server_factory: Callable[..., HubSer
 Snapshot = dict[str, Any]
 
 
+def pause_at_start(event: ProgressEvent) -> None:
+    """Waits out the core's byte-event throttle when a download starts.
+
+    Loopback can deliver the 54 MB fake ``google/big/1`` within the throttle's
+    0.1 s, which leaves nothing to watch; after this pause (nothing is read
+    until the callback returns) the first bytes are always reported.
+    """
+    if event.phase is Phase.STARTED:
+        time.sleep(1.5 * progress.ProgressReporter.interval)
+
+
 def spy_on(row_of: Callable[[], Any], callback: Callable[[ProgressEvent], None]) -> Any:
     """A callback that passes events on, then records what the row shows."""
     seen: list[Snapshot] = []
 
     def spy(event: ProgressEvent) -> None:
         callback(event)
+        pause_at_start(event)
         row = row_of()
         if row is not None:
             seen.append(
@@ -269,7 +293,12 @@ def test_phase_texts() -> None:
     assert text(Phase.RETRYING, message="HTTP 503") == "retrying after HTTP 503"
     assert text(Phase.DONE, elapsed=3.5) == "done in 3.50 s"
     assert text(Phase.DONE, from_cache=True) == "done (from the cache)"
-    assert text(Phase.FAILED, message="boom") == "failed: boom"
+    # Text views say only "failed" (the error is shown by whoever catches it);
+    # a widget row, the only place the panel's user sees it, adds the message.
+    assert text(Phase.FAILED, message="boom") == "failed"
+    row = ProgressRow("h")
+    row.update(ProgressEvent("h", Phase.FAILED, message="boom"))
+    assert row.phase == "failed: boom" and repr(row) == "h: failed"
 
 
 # -- the cache panel -------------------------------------------------------------------
@@ -302,8 +331,8 @@ def test_panel_lists_every_state(damaged_cache: Path, sleeper: int) -> None:
     header = "\n".join(panel.header)
     for expected in ("runtime:", "load format:", "io device:", "free disk:", "cache size:"):
         assert expected in header
-    assert "models from:    the cache folder (each model downloaded once" in header
-    assert f"cache folder:   {damaged_cache}" in header
+    assert value_of("models from", header).startswith("the cache folder (each model downloaded")
+    assert value_of("cache folder", header) == str(damaged_cache)
     assert f"{panel.info.size_str} in 7 entries" in header
 
     # The contract with the browser test.
@@ -319,7 +348,7 @@ def test_panel_lists_every_state(damaged_cache: Path, sleeper: int) -> None:
     assert panel.row(cache_key("h/live")).delete_button.disabled  # type: ignore[union-attr]
     assert not panel.row("h/complete").delete_button.disabled  # type: ignore[union-attr]
     assert "hubmagic-message" in classes(panel.message_html)
-    assert not panel.awaiting_confirmation
+    assert not confirming(panel)
     assert "h/complete" in panel.row("h/complete").handle_html.value  # type: ignore[union-attr]
     assert "hubmagic-problem" in classes(panel.row("h/empty"))
 
@@ -337,7 +366,7 @@ def test_delete_asks_then_removes_only_on_confirm(damaged_cache: Path) -> None:
     before = names_in(damaged_cache)
 
     panel.row("h/complete").delete_button.click()  # type: ignore[union-attr]
-    assert panel.awaiting_confirmation
+    assert confirming(panel)
     assert panel.confirm_button.description == "Confirm"
     assert panel.cancel_button.description == "Cancel"
     assert (
@@ -345,12 +374,12 @@ def test_delete_asks_then_removes_only_on_confirm(damaged_cache: Path) -> None:
     )
     assert names_in(damaged_cache) == before
     panel.cancel_button.click()
-    assert not panel.awaiting_confirmation and "nothing was deleted" in panel.message
+    assert not confirming(panel) and "nothing was deleted" in panel.message
     assert names_in(damaged_cache) == before
 
     panel.row("h/complete").delete_button.click()  # type: ignore[union-attr]
     panel.confirm_button.click()
-    assert not panel.awaiting_confirmation
+    assert not confirming(panel)
     assert names_in(damaged_cache) == before - {key, f"{key}.descriptor.txt"}
     assert panel.message.startswith("Removed 1 entry, freed ")
     assert panel.row("h/complete") is None  # refreshed
@@ -361,7 +390,7 @@ def test_clear_all_cancel_then_confirm(damaged_cache: Path) -> None:
     panel = CachePanel(str(damaged_cache), listen=False)
     before = names_in(damaged_cache)
     panel.buttons["Clear all"].click()
-    assert panel.awaiting_confirmation
+    assert confirming(panel)
     plan = panel.pending
     assert plan is not None and len(plan.items) == 6
     assert "Will clear 6 entries" in panel.confirm_html.value
@@ -384,7 +413,7 @@ def test_repair_removes_exactly_the_leftovers(damaged_cache: Path) -> None:
     assert leftovers
     before = names_in(damaged_cache)
     panel.buttons["Repair"].click()
-    assert panel.awaiting_confirmation and "Will repair 5 entries" in panel.confirm_html.value
+    assert confirming(panel) and "Will repair 5 entries" in panel.confirm_html.value
     assert names_in(damaged_cache) == before
     panel.confirm_button.click()
     assert names_in(damaged_cache) == before - leftovers
@@ -395,7 +424,7 @@ def test_repair_removes_exactly_the_leftovers(damaged_cache: Path) -> None:
     }
     # Nothing left to repair: no confirmation, just the answer.
     panel.buttons["Repair"].click()
-    assert not panel.awaiting_confirmation and panel.message.startswith("Nothing to repair")
+    assert not confirming(panel) and panel.message.startswith("Nothing to repair")
 
 
 def test_verify_highlights_problems_and_refresh_sees_new_folders(
@@ -437,6 +466,7 @@ def test_panel_follows_a_download_live(
 
     def show(event: ProgressEvent) -> None:
         # The panel heard the event first (listeners run before the callback).
+        pause_at_start(event)
         watch(event)
         row = row_of()
         shown.append(row.status if row is not None else "(no row)")
@@ -485,7 +515,7 @@ def test_hub_panel_magic(
     add_model(Path(cache), "h/one", fake_models_dir / "google/tiny/1")
     assert shell.magic("hub_panel", f"--cache {cache}") is None
     out = capsys.readouterr().out
-    assert f"cache folder:   {os.path.abspath(cache)}" in out
+    assert value_of("cache folder", out) == os.path.abspath(cache)
     assert "STATUS" in out and "h/one" in out and "complete" in out
     first = hub_magics(shell)._panel
     assert isinstance(first, CachePanel) and first.on_event in progress._listeners
@@ -507,6 +537,85 @@ def test_panel_is_exported_lazily(cache: str) -> None:
         assert isinstance(made, CachePanel) and made.rows == []
     finally:
         made.close()
+
+
+def test_panel_of_a_cache_that_is_a_file_shows_the_header_and_the_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("TFHUB_CACHE_DIR", str(blocker))
+    made = open_panel()  # what %hub_panel shows: it must not raise
+    try:
+        header = "\n".join(made.header)
+        assert header.startswith("runtime:") and "load format:" in header
+        assert value_of("cache folder", header) == str(blocker)  # the one in force
+        assert "free disk:" in header
+        assert value_of("cache size", header) == "unknown (the cache could not be read)"
+        assert made.scan_error is not None and made.rows == []
+        error = f"Could not list the cache folder {blocker}"
+        assert made.message.startswith(error) and "CacheError" not in made.message
+        assert f"color:{RED}" in made.message_html.value and error in made.message_html.value
+        text = repr(made)
+        assert text.startswith("runtime:") and error in text and "STATUS" not in text
+
+        # The buttons say what is wrong rather than raise.
+        for name in ("Verify", "Repair", "Clear all"):
+            made.buttons[name].click()
+            assert made.message.startswith(error), name
+            assert not confirming(made)
+
+        # Once the file is gone, Refresh finds an empty cache and the error goes.
+        blocker.unlink()
+        made.buttons["Refresh"].click()
+        assert made.scan_error is None and made.message == ""
+        assert value_of("cache size", "\n".join(made.header)) == "0 B in 0 entries"
+    finally:
+        made.close()
+
+
+def test_a_bad_setting_shows_in_the_header_in_place_of_the_settings(
+    damaged_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TFHUB_MODEL_LOAD_FORMAT", "bogus")
+    panel = CachePanel(str(damaged_cache), listen=False)
+    header = "\n".join(panel.header)
+    assert "\nsettings:\n  could not be read: TFHUB_MODEL_LOAD_FORMAT='bogus'" in header
+    assert "\nload format:" not in header
+    assert value_of("cache folder", header) == str(damaged_cache)  # known all the same
+    assert value_of("cache size", header) == f"{panel.info.size_str} in 7 entries"
+    assert len(panel.rows) == 7 and panel.message == ""
+
+
+@pytest.mark.parametrize("bucket", ["without credentials", "missing"])
+def test_panel_of_an_unusable_bucket_shows_the_header_and_the_error(
+    bucket: str,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    shell: Shell,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    if bucket == "missing":
+        request.getfixturevalue("gcs")  # the emulator: credentials fine, no such bucket
+        cache, error = "gs://no-such-bucket-for-the-panel/cache", "does not exist"
+    else:
+        pytest.importorskip("google.cloud.storage")
+        monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "missing-key.json"))
+        monkeypatch.setenv("NO_GCE_CHECK", "true")
+        cache, error = "gs://some-bucket/cache", "No Google Cloud credentials"
+    hub_magics(shell)
+    shell.magic("hub_panel", f"--cache {cache}")
+    out = capsys.readouterr().out
+    assert out.startswith("runtime:")
+    assert value_of("cache folder", out) == cache
+    assert value_of("free disk", out) == "n/a (gs:// cache)"
+    assert error in out and "Traceback" not in out
+    made = hub_magics(shell)._panel
+    assert isinstance(made, CachePanel) and made.scan_error is not None
+    assert error in made.message and made.rows == []
+    assert "GcsError" not in made.message
+    made.close()
 
 
 # -- which renderer ---------------------------------------------------------------------
@@ -623,7 +732,7 @@ def test_panel_header_says_models_are_read_from_gcs_when_uncompressed(
     cache: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from hubmagic.core import session
-    from hubmagic.plan.decide import UncompressedProbe, plan_setup
+    from hubmagic.plan import UncompressedProbe, plan_setup
     from hubmagic.plan.runtime import Runtime
 
     monkeypatch.setenv("TFHUB_CACHE_DIR", cache)
@@ -641,5 +750,5 @@ def test_panel_header_says_models_are_read_from_gcs_when_uncompressed(
     monkeypatch.setattr(session, "state", session.SessionState(plan=plan))
     panel = CachePanel(cache, listen=False)
     header = "\n".join(panel.header)
-    assert "models from:    GCS, uncompressed" in header
+    assert value_of("models from", header).startswith("GCS, uncompressed")
     assert "checked: gs://b/p/m/1" in header
