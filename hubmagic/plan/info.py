@@ -144,7 +144,8 @@ def _package_names() -> tuple[str, ...]:
     return PACKAGE_NAMES
 
 
-def _collect(name: str, build: Callable[[], T]) -> Section[T]:
+def collect(name: str, build: Callable[[], T]) -> Section[T]:
+    """Runs ``build`` for section ``name``: its value, or the error that replaced it."""
     try:
         return Section(name, build())
     except HubmagicError as exc:
@@ -212,8 +213,8 @@ def info(cache_dir: str | None = None) -> InfoReport:
     from hubmagic.plan.detect import detect_runtime
 
     return InfoReport(
-        runtime=_collect("runtime", detect_runtime),
-        settings=_collect("settings", settings_info),
-        versions=_collect("versions", _versions),
-        cache=_collect("cache", lambda: cache_summary(cache_dir)),
+        runtime=collect("runtime", detect_runtime),
+        settings=collect("settings", settings_info),
+        versions=collect("versions", _versions),
+        cache=collect("cache", lambda: cache_summary(cache_dir)),
     )

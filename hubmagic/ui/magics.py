@@ -21,6 +21,7 @@ from IPython.core.magic import Magics, line_magic, magics_class
 from traitlets import Bool, TraitError, Unicode, validate
 
 from hubmagic.core import config, session
+from hubmagic.core.actions import CACHE_ACTIONS
 from hubmagic.core.errors import HubmagicError
 from hubmagic.core.progress import ProgressCallback
 from hubmagic.tf import plug as tfhub
@@ -248,7 +249,7 @@ class HubMagics(Magics):
         "action",
         nargs="?",
         default="ls",
-        choices=["ls", "verify", "rm", "repair", "clear", "prune"],
+        choices=CACHE_ACTIONS,
         help="ls (default), verify, rm HANDLE..., repair, clear, prune --max-size SIZE.",
     )
     @magic_arguments.argument("handles", nargs="*", help="with rm: handles or cache keys.")

@@ -13,11 +13,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from hubmagic.core.cache import CacheInfo
-from hubmagic.core.errors import HubmagicError
 from hubmagic.core.units import format_bytes, plural
 from hubmagic.plan.checks import disk_free
 from hubmagic.plan.detect import detect_runtime
-from hubmagic.plan.info import Section, settings_info
+from hubmagic.plan.info import collect, settings_info
 from hubmagic.plan.records import is_gcs
 from hubmagic.ui.wording import SETTING_LABELS, aligned, section_error_lines, settings_rows
 
@@ -53,12 +52,11 @@ def header_lines(info: CacheInfo | None, folder: str | None, *, other_cache: boo
     failed: dict[int, list[str]] = {}  # error lines to put before rows[index]
 
     def section(name: str, build: Callable[[], list[Row]]) -> bool:
-        try:
-            rows.extend(build())
-        except HubmagicError as exc:
-            error: Section[None] = Section(name, None, exc.message, exc.fix)
-            failed[len(rows)] = [f"{name}:", *section_error_lines(error, "magic")]
+        collected = collect(name, build)
+        if collected.value is None:
+            failed[len(rows)] = [f"{name}:", *section_error_lines(collected, "magic")]
             return False
+        rows.extend(collected.value)
         return True
 
     section("runtime", lambda: [("runtime", detect_runtime().summary)])

@@ -27,7 +27,8 @@ from tests.jupyter_fixtures import (
 
 pytestmark = pytest.mark.browser
 
-# What the panel shows (hubmagic/widgets.py): CSS classes and button labels.
+# What the panel shows (hubmagic/ui/panel.py, cache_row.py, progress_widget.py): CSS classes
+# and button labels.
 PANEL = ".hubmagic-panel"
 ROW = ".hubmagic-row"
 MESSAGE = ".hubmagic-message"
