@@ -9,7 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.gcs_fixtures import gcs, gcs_emulator  # noqa: F401  (fixtures, used by name)
+from tests.cache_fixtures import damaged_cache, sleeper  # noqa: F401  (fixtures, used by name)
+from tests.gcs_fixtures import (  # noqa: F401  (fixtures, used by name)
+    forbidding_endpoint,
+    gcs,
+    gcs_emulator,
+)
 from tests.hub_fixtures import (  # noqa: F401  (fixtures, used by name)
     REAL_MODEL_FIXTURES,
     TF_INSTALLED,
@@ -25,6 +30,7 @@ from tests.jupyter_fixtures import (  # noqa: F401  (fixtures, used by name)
     jupyterlab,
     playwright_session,
 )
+from tests.shell_fixtures import shell  # noqa: F401  (fixture, used by name)
 from tests.tf_gcs_proxy import tf_gcs, tf_gcs_proxy  # noqa: F401  (fixtures, used by name)
 
 # Variables that change what hubmagic or tensorflow_hub do: none may leak in

@@ -1,9 +1,17 @@
-"""A real GCS emulator (fake-gcs-server, from PyPI) on 127.0.0.1 for the tests."""
+"""A real GCS emulator (fake-gcs-server, from PyPI) on 127.0.0.1 for the tests.
+
+Fixtures (registered in tests/conftest.py): ``gcs_emulator`` (session), ``gcs``
+(a client on it) and ``forbidding_endpoint`` (a GCS endpoint that answers 403
+to everything).
+"""
 
 from __future__ import annotations
 
+import http.server
+import json
 import socket
 import subprocess
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -89,3 +97,37 @@ def upload_folder(client: Any, folder: Path, url: str) -> None:
         if path.is_file():
             name = f"{prefix.strip('/')}/{path.relative_to(folder).as_posix()}".lstrip("/")
             bucket.blob(name).upload_from_filename(str(path))
+
+
+class _Forbidden(http.server.BaseHTTPRequestHandler):
+    def _deny(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(length)
+        body = json.dumps({"error": {"code": 403, "message": "hubmagic test: denied"}}).encode()
+        self.send_response(403)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _deny
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def forbidding_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A GCS endpoint answering 403 to every request; STORAGE_EMULATOR_HOST points at it."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Forbidden)
+    # serve_forever notices shutdown() only between polls (0.5 s by default).
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+    )
+    thread.start()
+    url = f"http://127.0.0.1:{server.server_address[1]}"
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", url)
+    yield url
+    server.shutdown()
+    server.server_close()

@@ -16,20 +16,13 @@ from hubmagic.core.handle import cache_key
 from hubmagic.core.progress import Phase, ProgressEvent
 from hubmagic.server import HubServer
 from hubmagic.ui.textprogress import FetchProgress
-from tests.subprocess_env import repo_env
+from tests.subprocess_env import repo_env, run_hubmagic
 
 TIMEOUT = 120
 
 
 def _fetch(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "hubmagic", "fetch", *args],
-        env=repo_env(**env),
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-        check=False,
-    )
+    return run_hubmagic("fetch", *args, timeout=TIMEOUT, **env)
 
 
 def _model(server: HubServer, path: str) -> str:

@@ -17,8 +17,8 @@ import pytest
 import hubmagic
 from hubmagic.core.errors import CacheError, UnsafeArchiveError
 from hubmagic.core.extract import extract_tar
-from tests.core.test_http import snapshot
 from tests.faulty_server import FaultyServer
+from tests.snapshot import snapshot
 
 
 def tar_gz(add: Callable[[tarfile.TarFile], None]) -> bytes:

@@ -7,13 +7,11 @@ tests/tf_gcs_proxy.py's ``run_tf`` (a fresh interpreter per check).
 from __future__ import annotations
 
 import hashlib
-import http.server
 import json
 import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -29,8 +27,8 @@ from hubmagic.core.handle import cache_key
 from hubmagic.core.progress import Phase, ProgressEvent
 from hubmagic.server import HubServer
 from tests.barrier import StartBarrier
-from tests.core.test_lock import start_child
 from tests.gcs_fixtures import _binary, _free_port, upload_folder
+from tests.resolver_child import start_child
 from tests.tf_gcs_proxy import TfGcsProxy, run_tf
 
 TINY = "google/tiny/1"
@@ -261,39 +259,6 @@ def test_emulator_stopped_mid_upload_leaves_no_entry_and_the_next_try_succeeds(
 
 
 # -- errors ------------------------------------------------------------------------
-
-
-class _Forbidden(http.server.BaseHTTPRequestHandler):
-    def _deny(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        if length:
-            self.rfile.read(length)
-        body = json.dumps({"error": {"code": 403, "message": "hubmagic test: denied"}}).encode()
-        self.send_response(403)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _deny
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
-@pytest.fixture
-def forbidding_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Forbidden)
-    # serve_forever notices shutdown() only between polls (0.5 s by default).
-    thread = threading.Thread(
-        target=server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-    )
-    thread.start()
-    url = f"http://127.0.0.1:{server.server_address[1]}"
-    monkeypatch.setenv("STORAGE_EMULATOR_HOST", url)
-    yield url
-    server.shutdown()
-    server.server_close()
 
 
 def _fails_fast(match: str, action: Any) -> None:

@@ -21,6 +21,7 @@ from hubmagic.core.errors import (
 )
 from hubmagic.core.progress import Phase, ProgressEvent
 from tests.faulty_server import Fault, FaultyServer
+from tests.snapshot import snapshot
 
 
 def model_archive(folder: Path) -> bytes:
@@ -54,14 +55,6 @@ def serve(big_archive: bytes) -> Iterator[type[FaultyServer]]:
 def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HUBMAGIC_RETRY_BACKOFF", "0.01")
     monkeypatch.setenv("HUBMAGIC_RETRIES", "2")
-
-
-def snapshot(root: Path) -> dict[str, int]:
-    """Every file and folder below ``root`` (the test's whole tmp folder) with sizes."""
-    return {
-        p.relative_to(root).as_posix(): (p.stat().st_size if p.is_file() else -1)
-        for p in root.rglob("*")
-    }
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -17,39 +16,8 @@ from hubmagic.core.handle import cache_key
 from hubmagic.core.lock import parse_holder, pid_alive
 from hubmagic.core.progress import Phase, ProgressEvent
 from hubmagic.server import HubServer
-from tests.barrier import CHILD_CODE, NO_BARRIER, StartBarrier
-
-# A resolver process. It slows its own download through the progress callback
-# (sleeping on each byte event) so that the test can act while it downloads.
-# With a start barrier, it imports hubmagic, says it is ready and waits to go.
-CHILD = CHILD_CODE + textwrap.dedent(
-    """
-    import sys, time
-    import hubmagic
-
-    handle, cache, ready, go, delay = sys.argv[1:5] + [float(sys.argv[5])]
-    wait_at_barrier(ready, go)
-
-    def slow(event):
-        if event.phase is hubmagic.Phase.DOWNLOADING:
-            time.sleep(delay)
-
-    result = hubmagic.resolve_model(handle, cache_dir=cache, progress=slow)
-    print(result.path, result.source, flush=True)
-    """
-)
-
-
-def start_child(
-    handle: str, cache: str, barrier: StartBarrier | None = None, delay: float = 0.0
-) -> subprocess.Popen[str]:
-    ready, go = barrier.child_args() if barrier else NO_BARRIER
-    return subprocess.Popen(
-        [sys.executable, "-c", CHILD, handle, cache, ready, go, str(delay)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+from tests.barrier import StartBarrier
+from tests.resolver_child import start_child
 
 
 def leftovers(cache: str) -> list[str]:

@@ -14,8 +14,8 @@ import pytest
 import hubmagic
 from hubmagic.core import session
 from hubmagic.core.errors import PlanNotAppliedError
-from tests.core.test_gcs_cache import forbidding_endpoint  # noqa: F401  (fixture, used by name)
-from tests.ui.test_magics import Shell, shell  # noqa: F401  (fixture, used by name)
+from tests.shell_fixtures import Shell
+from tests.subprocess_env import run_hubmagic
 
 
 @pytest.fixture
@@ -82,7 +82,7 @@ def test_an_unusable_bucket_is_never_applied(gcs: Any) -> None:
 
 
 def test_permission_denied_names_the_missing_permission(
-    forbidding_endpoint: str,  # noqa: F811
+    forbidding_endpoint: str,
 ) -> None:
     start = time.monotonic()
     plan = hubmagic.setup("cpu", cache="gs://team-bucket/cache", dry_run=True)
@@ -109,7 +109,7 @@ def test_an_endpoint_that_does_not_answer_is_a_problem_in_seconds(
 
 
 def test_hub_setup_shows_the_bucket_problem_first(
-    shell: Shell,  # noqa: F811
+    shell: Shell,
     gcs: Any,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
@@ -120,7 +120,7 @@ def test_hub_setup_shows_the_bucket_problem_first(
 
 
 def test_panel_and_hub_cache_show_a_gs_cache(
-    shell: Shell,  # noqa: F811
+    shell: Shell,
     gcs: Any,
     bucket: str,
     fake_hub_server: Any,
@@ -143,11 +143,10 @@ def test_panel_and_hub_cache_show_a_gs_cache(
 
 
 def test_hubmagic_fetch_warms_a_gs_cache(gcs: Any, bucket: str, fake_hub_server: Any) -> None:
-    from tests.cli.test_cli_fetch import _fetch
-
     url = f"gs://{bucket}/cache"
     handles = [f"{fake_hub_server.url}/google/tiny/1", f"{fake_hub_server.url}/google/tiny/2"]
-    done = _fetch(*handles, "--cache", url, "--json")  # STORAGE_EMULATOR_HOST is inherited
+    # STORAGE_EMULATOR_HOST is inherited.
+    done = run_hubmagic("fetch", *handles, "--cache", url, "--json")
     assert done.returncode == 0, done.stderr
     info = hubmagic.scan_cache(url)
     assert sorted(e.handle or "" for e in info.entries) == sorted(handles)

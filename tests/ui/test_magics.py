@@ -7,13 +7,11 @@ import subprocess
 import sys
 import textwrap
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from IPython.core.error import UsageError
-from IPython.core.interactiveshell import InteractiveShell
 
 import hubmagic
 from hubmagic.core import session
@@ -21,39 +19,9 @@ from hubmagic.core.handle import cache_key
 from hubmagic.server import HubServer
 from tests.gcs_fixtures import upload_folder
 from tests.hub_fixtures import TF_INSTALLED
+from tests.shell_fixtures import Shell
 
 NEEDS_TF_INSTALLED = pytest.mark.skipif(not TF_INSTALLED, reason="TensorFlow is not installed")
-
-
-class Shell:
-    """An InteractiveShell whose cells raise instead of printing tracebacks."""
-
-    def __init__(self, ip: InteractiveShell) -> None:
-        self.ip = ip
-
-    def run(self, cell: str) -> Any:
-        result = self.ip.run_cell(cell, store_history=False)
-        result.raise_error()
-        return result.result
-
-    def magic(self, name: str, line: str = "") -> Any:
-        return self.ip.run_line_magic(name, line)
-
-    @property
-    def user_ns(self) -> dict[str, Any]:
-        return self.ip.user_ns  # type: ignore[no-any-return]
-
-
-@pytest.fixture
-def shell(cache: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Shell]:
-    ip = InteractiveShell.instance()
-    monkeypatch.setenv("HOME", str(Path(cache).parent / "home"))
-    wrapped = Shell(ip)
-    wrapped.magic("load_ext", "hubmagic")
-    yield wrapped
-    if "hubmagic" in ip.extension_manager.loaded:
-        wrapped.magic("unload_ext", "hubmagic")
-    session.reset()
 
 
 def tiny(server: HubServer, version: int = 1) -> str:

@@ -1,0 +1,49 @@
+"""A real IPython shell with the hubmagic extension loaded.
+
+Fixture (registered in tests/conftest.py):
+    shell: a :class:`Shell` around ``InteractiveShell.instance()`` with
+        ``%load_ext hubmagic`` done, ``HOME`` inside the test's folder; the
+        extension is unloaded and the hubmagic session reset afterwards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from IPython.core.interactiveshell import InteractiveShell
+
+from hubmagic.core import session
+
+
+class Shell:
+    """An InteractiveShell whose cells raise instead of printing tracebacks."""
+
+    def __init__(self, ip: InteractiveShell) -> None:
+        self.ip = ip
+
+    def run(self, cell: str) -> Any:
+        result = self.ip.run_cell(cell, store_history=False)
+        result.raise_error()
+        return result.result
+
+    def magic(self, name: str, line: str = "") -> Any:
+        return self.ip.run_line_magic(name, line)
+
+    @property
+    def user_ns(self) -> dict[str, Any]:
+        return self.ip.user_ns  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def shell(cache: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Shell]:
+    ip = InteractiveShell.instance()
+    monkeypatch.setenv("HOME", str(Path(cache).parent / "home"))
+    wrapped = Shell(ip)
+    wrapped.magic("load_ext", "hubmagic")
+    yield wrapped
+    if "hubmagic" in ip.extension_manager.loaded:
+        wrapped.magic("unload_ext", "hubmagic")
+    session.reset()
