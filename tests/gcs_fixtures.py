@@ -86,7 +86,7 @@ def gcs(gcs_emulator: str, monkeypatch: pytest.MonkeyPatch) -> Any:
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import storage
 
-    return storage.Client(project="test", credentials=AnonymousCredentials())
+    return storage.Client(project="test", credentials=AnonymousCredentials())  # type: ignore[no-untyped-call]
 
 
 def upload_folder(client: Any, folder: Path, url: str) -> None:

@@ -25,7 +25,7 @@ class Shell:
         self.ip = ip
 
     def run(self, cell: str) -> Any:
-        result = self.ip.run_cell(cell, store_history=False)
+        result = self.ip.run_cell(cell, store_history=False)  # type: ignore[no-untyped-call]
         result.raise_error()
         return result.result
 
@@ -44,6 +44,7 @@ def shell(cache: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Shell]:
     wrapped = Shell(ip)
     wrapped.magic("load_ext", "hubmagic")
     yield wrapped
+    assert ip.extension_manager is not None
     if "hubmagic" in ip.extension_manager.loaded:
         wrapped.magic("unload_ext", "hubmagic")
     session.reset()

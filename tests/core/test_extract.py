@@ -128,7 +128,7 @@ def test_plain_tar_and_dot_slash_names_are_fine(tmp_path: Path) -> None:
 
 def test_unwritable_cache_is_a_clear_error(
     fake_hub_server: hubmagic.server.HubServer,
-    tmp_path: Path,  # type: ignore[name-defined]
+    tmp_path: Path,
 ) -> None:
     cache = tmp_path / "readonly"
     cache.mkdir()
@@ -167,7 +167,7 @@ FULL_DISK_CHILD = textwrap.dedent(
 
 
 def test_full_disk_is_a_clear_error_and_leaves_no_trace(
-    fake_hub_server: hubmagic.server.HubServer,  # type: ignore[name-defined]
+    fake_hub_server: hubmagic.server.HubServer,
     tmp_path: Path,
     cache: str,
 ) -> None:

@@ -213,7 +213,7 @@ def _client() -> Any:
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import storage
 
-    return storage.Client(project="test", credentials=AnonymousCredentials())
+    return storage.Client(project="test", credentials=AnonymousCredentials())  # type: ignore[no-untyped-call]
 
 
 @pytest.mark.slow

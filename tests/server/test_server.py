@@ -44,6 +44,7 @@ def raw_get(server: HubServer, target: str) -> tuple[int, dict[str, str], list[i
         status, headers (lower-case names), the size of each chunk, the body.
     """
     port = urlsplit(server.url).port
+    assert port is not None
     with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
         sock.sendall(
             f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode()
@@ -248,6 +249,7 @@ def test_client_disconnect_mid_stream_is_quiet(
     lines: list[str] = []
     server = hub_server_factory(fake_models_dir, log=lines.append)
     port = urlsplit(server.url).port
+    assert port is not None
     with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         sock.sendall(b"GET /google/big/1?tf-hub-format=compressed HTTP/1.1\r\nHost: x\r\n\r\n")

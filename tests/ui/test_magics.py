@@ -39,10 +39,10 @@ def values(model: Any) -> list[float]:
 
 def test_magics_document_themselves(shell: Shell) -> None:
     for name in ("hub_setup", "hub_load", "hub_cache"):
-        doc = shell.ip.find_line_magic(name).__doc__
+        doc = shell.ip.find_line_magic(name).__doc__  # type: ignore[no-untyped-call]
         assert f"%{name} [" in doc, name
         assert "optional arguments" in doc or "options:" in doc, name
-    assert "bug report" in shell.ip.find_line_magic("hub_info").__doc__
+    assert "bug report" in shell.ip.find_line_magic("hub_info").__doc__  # type: ignore[no-untyped-call]
 
 
 def test_setup_dry_run_shows_the_plan_and_changes_nothing(
@@ -286,11 +286,11 @@ def test_config_options_are_traitlets(
 
 def test_reload_and_unload(shell: Shell) -> None:
     shell.magic("reload_ext", "hubmagic")
-    assert shell.ip.find_line_magic("hub_load") is not None
+    assert shell.ip.find_line_magic("hub_load") is not None  # type: ignore[no-untyped-call]
     shell.magic("unload_ext", "hubmagic")
-    assert shell.ip.find_line_magic("hub_load") is None
+    assert shell.ip.find_line_magic("hub_load") is None  # type: ignore[no-untyped-call]
     shell.magic("load_ext", "hubmagic")
-    assert shell.ip.find_line_magic("hub_load") is not None
+    assert shell.ip.find_line_magic("hub_load") is not None  # type: ignore[no-untyped-call]
 
 
 LIGHT_IMPORT = textwrap.dedent(
@@ -426,9 +426,9 @@ def test_a_bad_config_value_is_refused_in_one_line_and_reload_keeps_everything(
     captured = capsys.readouterr()
     assert "Traceback" not in captured.out + captured.err
     for name in ("hub_setup", "hub_load", "hub_cache", "hub_panel", "hub_info"):
-        assert shell.ip.find_line_magic(name) is not None, name
+        assert shell.ip.find_line_magic(name) is not None, name  # type: ignore[no-untyped-call]
     assert plug.RESOLVER.enabled and plug.RESOLVER.progress_factory is not None
-    magics = next(c for c in shell.ip.configurables if type(c).__name__ == "HubMagics")
+    magics: Any = next(c for c in shell.ip.configurables if type(c).__name__ == "HubMagics")
     assert magics.progress == "auto"
 
 
@@ -440,7 +440,7 @@ def test_a_bad_config_value_left_in_the_config_does_not_break_load_ext(
     shell.magic("load_ext", "hubmagic")
     err = capsys.readouterr().err
     assert "'bogus' is not a progress mode" in err and "defaults" in err
-    assert shell.ip.find_line_magic("hub_load") is not None
+    assert shell.ip.find_line_magic("hub_load") is not None  # type: ignore[no-untyped-call]
 
 
 @pytest.mark.tf  # %hub_load checks that TensorFlow is installed before it downloads
