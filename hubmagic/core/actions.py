@@ -52,11 +52,13 @@ class VerifyReport:
 
     def lines(self) -> list[str]:
         """The report without its fix: a summary line, then one line per problem."""
+        entries = plural(self.count, "entry", "entries")
+        if self.ok and self.count == 1:
+            return [f"The 1 entry in {self.cache_dir} is complete."]
         if self.ok:
-            return [
-                f"All {plural(self.count, 'entry', 'entries')} in {self.cache_dir} are complete."
-            ]
-        out = [f"{len(self.problems)} of {plural(self.count, 'entry', 'entries')} need attention:"]
+            return [f"All {entries} in {self.cache_dir} are complete."]
+        verb = "needs" if len(self.problems) == 1 else "need"
+        out = [f"{len(self.problems)} of {entries} {verb} attention:"]
         out += [f"  {e.status.value}: {e.label}: {e.problem}" for e in self.problems]
         return out
 

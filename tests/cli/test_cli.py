@@ -130,7 +130,7 @@ def test_verify_finds_a_damaged_entry_and_repair_fixes_it(filled: tuple[str, lis
 
     text = _run("cache", "verify", "--cache", cache)
     assert text.returncode == 1
-    assert "1 of 2 entries need attention" in text.stdout
+    assert "1 of 2 entries needs attention" in text.stdout
     assert "hubmagic cache repair --yes" in text.stdout
     report = _json("cache", "verify", "--cache", cache, code=1)
     assert report["ok"] is False

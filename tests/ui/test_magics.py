@@ -172,10 +172,10 @@ def test_cache_listing_and_deletion_on_disk(
     assert not folder.exists()
 
     shell.magic("hub_cache", "verify")
-    assert "are complete" in capsys.readouterr().out
+    assert "is complete" in capsys.readouterr().out
     (Path(cache, cache_key(tiny(hub_server, 2))) / "saved_model.pb").unlink()
     shell.magic("hub_cache", "verify")
-    assert "need attention" in capsys.readouterr().out
+    assert "needs attention" in capsys.readouterr().out
     shell.magic("hub_cache", "repair --yes")
     assert "Removed 1 entry" in capsys.readouterr().out
     assert os.listdir(cache) == []

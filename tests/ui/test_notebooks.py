@@ -226,7 +226,7 @@ def test_cache_management(
 
     verify_ok, verify_bad, verify_repaired = _outputs(notebook, "%hub_cache verify")
     assert "All 3 entries" in verify_ok
-    assert "1 of 3 entries need attention" in verify_bad
+    assert "1 of 3 entries needs attention" in verify_bad
     assert f"partial: {tiny_2}" in verify_bad
     assert "Nothing was deleted" in _output(notebook, "%hub_cache repair")
     assert "Removed 1 entry" in _output(notebook, "%hub_cache repair --yes")
@@ -248,6 +248,6 @@ def test_cache_management(
     gs_cache = f"gs://{bucket}/cache"
     gs_listing = _output(notebook, "%hub_cache ls --cache {GCS_CACHE}")
     assert tiny_1 in gs_listing and "complete" in gs_listing and gs_cache in gs_listing
-    assert "All 1 entries" in _output(notebook, "%hub_cache verify --cache {GCS_CACHE}")
+    assert "The 1 entry in" in _output(notebook, "%hub_cache verify --cache {GCS_CACHE}")
     assert "0 entries" in _output(notebook, "print(hubmagic.scan_cache(GCS_CACHE))")
     assert not list(gcs.list_blobs(bucket, prefix="cache/"))
