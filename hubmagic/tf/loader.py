@@ -15,6 +15,7 @@ from typing import Any
 
 from hubmagic.core import session
 from hubmagic.core.errors import InvalidSettingError, MissingDependencyError
+from hubmagic.core.handle import parse as parse_handle
 from hubmagic.core.local_store import LocalStore
 from hubmagic.core.progress import ProgressCallback
 from hubmagic.core.resolver import Resolved, resolve_model
@@ -107,6 +108,8 @@ def load_model(
         raise InvalidSettingError("trainable only applies to Keras layers: add keras=True.")
     if output_key and not (keras and signature):
         raise InvalidSettingError("output_key goes with keras=True and a signature.")
+    # A mistyped handle says so even where TensorFlow is missing (a Colab TPU image).
+    parse_handle(handle, endpoint=None)
     if not _installed("tensorflow"):
         raise MissingDependencyError("TensorFlow", TF_INSTALL, "Loading a model")
     if keras and not _installed("tensorflow_hub"):
