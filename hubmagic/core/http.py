@@ -27,15 +27,18 @@ from hubmagic.core.errors import (
     AccessDeniedError,
     ArchiveError,
     DownloadError,
+    Fix,
     HttpError,
     ModelNotFoundError,
     UncompressedNotSupportedError,
 )
 from hubmagic.core.progress import Phase, ProgressReporter
+from hubmagic.core.units import plural
 
 if TYPE_CHECKING:
     import requests
 
+TRY_AGAIN = Fix("Check the network (or the mirror in HUBMAGIC_ENDPOINT) and try again.")
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 USER_AGENT = f"hubmagic/{__version__} (+tensorflow_hub-compatible)"
 
@@ -70,16 +73,21 @@ def new_session() -> requests.Session:
 def _status_error(url: str, status: int, reason: str) -> HttpError | ModelNotFoundError:
     if status in (404, 410):
         return ModelNotFoundError(
-            f"No model at {url} (HTTP {status}). Check the handle's spelling and version; "
-            "on tfhub.dev / Kaggle open it in a browser to see that it exists."
+            f"No model at {url} (HTTP {status}).",
+            fix=Fix(
+                "Check the handle's spelling and version; on tfhub.dev / Kaggle open it in a "
+                "browser to see that it exists."
+            ),
         )
     if status in (401, 403):
         return AccessDeniedError(
-            f"{url} refused access (HTTP {status} {reason}). The model may be private or need "
-            "you to accept its license on its Kaggle page; a mirror set with HUBMAGIC_ENDPOINT "
-            "may need credentials.",
+            f"{url} refused access (HTTP {status} {reason}).",
             url=url,
             status=status,
+            fix=Fix(
+                "The model may be private or need you to accept its license on its Kaggle "
+                "page; a mirror set with HUBMAGIC_ENDPOINT may need credentials."
+            ),
         )
     return HttpError(f"{url} answered HTTP {status} {reason}.", url=url, status=status)
 
@@ -135,10 +143,13 @@ class HttpArchiveStream(io.RawIOBase):
         if ctype in ("text/html", "application/xhtml+xml"):
             self._response.close()
             raise ArchiveError(
-                f"{self.url} answered with a web page, not a model archive. For tfhub.dev and "
-                "Kaggle use the model's URL as the handle (hubmagic adds ?tf-hub-format="
-                "compressed); other URLs must point at a .tar.gz of a SavedModel. A login or "
-                "proxy page gives this too."
+                f"{self.url} answered with a web page, not a model archive (a login or proxy "
+                "page gives this too).",
+                fix=Fix(
+                    "For tfhub.dev and Kaggle use the model's URL as the handle (hubmagic "
+                    "adds ?tf-hub-format=compressed); other URLs must point at a .tar.gz of a "
+                    "SavedModel."
+                ),
             )
         self._reporter.total = self.total
         return self
@@ -182,9 +193,9 @@ class HttpArchiveStream(io.RawIOBase):
     def _wait_before_retry(self, attempt: int, reason: str, delay: float | None = None) -> None:
         if attempt >= self._retries:
             raise DownloadError(
-                f"Could not download {self.url} after {attempt + 1} attempts: {reason}. "
-                "Check the network (or the mirror in HUBMAGIC_ENDPOINT) and try again.",
+                f"Could not download {self.url} after {plural(attempt + 1, 'attempt')}: {reason}.",
                 url=self.url,
+                fix=TRY_AGAIN,
             )
         wait = min(30.0, delay if delay is not None else self._backoff * (2**attempt))
         self._reporter.emit(
@@ -227,8 +238,9 @@ class HttpArchiveStream(io.RawIOBase):
         if not self._ranges:
             raise DownloadError(
                 f"Download of {self.url} failed: {reason}, and the server cannot resume "
-                "(no Accept-Ranges). Try again.",
+                "(no Accept-Ranges).",
                 url=self.url,
+                fix=TRY_AGAIN,
             )
         self._wait_before_retry(attempt, reason)
         response = self._request(self._offset)
@@ -238,9 +250,9 @@ class HttpArchiveStream(io.RawIOBase):
             raise DownloadError(
                 f"Download of {self.url} failed: {reason}, and the server did not resume "
                 f"from byte {self._offset} (answer: HTTP {response.status_code}"
-                f"{' ' + content_range if content_range else ''}; the file may have changed). "
-                "Try again.",
+                f"{' ' + content_range if content_range else ''}; the file may have changed).",
                 url=self.url,
+                fix=TRY_AGAIN,
             )
         self._response = response
         self.resumed += 1
@@ -272,7 +284,9 @@ def ask_uncompressed(url: str, *, session: requests.Session | None = None) -> st
             timeout=config.timeouts(),
         )
     except requests.RequestException as exc:
-        raise DownloadError(f"Could not reach {url}: {_short(exc)}", url=url) from exc
+        raise DownloadError(
+            f"Could not reach {url}: {_short(exc)}.", url=url, fix=TRY_AGAIN
+        ) from exc
     body = response.text.strip()
     if response.status_code == 303 and body.startswith("gs://"):
         return str(body)
@@ -283,6 +297,9 @@ def ask_uncompressed(url: str, *, session: requests.Session | None = None) -> st
         detail += f" whose body is not a gs:// path ({body[:80]!r})"
     raise UncompressedNotSupportedError(
         f"{url} answered {detail}, not tensorflow_hub's uncompressed protocol (303 See Other "
-        "with a gs:// path): this server does not offer uncompressed models. Use the "
-        "compressed format instead (unset TFHUB_MODEL_LOAD_FORMAT or set it to COMPRESSED)."
+        "with a gs:// path): this server does not offer uncompressed models.",
+        fix=Fix(
+            "Use the compressed format instead (unset TFHUB_MODEL_LOAD_FORMAT or set it to "
+            "COMPRESSED)."
+        ),
     )

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from hubmagic.core import config
 from hubmagic.core.errors import Fix, Front
+from hubmagic.core.units import plural
 from hubmagic.plan.runtime import Runtime
 
 # The last line of the problems, for a plan that was not applied.
@@ -102,9 +103,10 @@ class SetupPlan:
     def __repr__(self) -> str:
         # Short: %hub_setup prints describe() and returns the plan, so a notebook
         # shows this line under the full text rather than a page of fields.
+        problems = plural(len(self.problems), "problem")
         return (
             f"<SetupPlan {self.mode}: cache_dir={self.cache_dir!r}, load_format="
-            f"{self.load_format}, io_device={self.io_device!r}, {len(self.problems)} problems>"
+            f"{self.load_format}, io_device={self.io_device!r}, {problems}>"
         )
 
     @property
@@ -135,7 +137,7 @@ class SetupPlan:
         lines.append(f"Runtime: {self.runtime.summary}")
         lines.append(f"Setup ({self.mode} profile):")
         lines.extend(f"  - {reason}" for reason in self.reasons)
-        lines.append("Sets:")
+        lines.append("Sets:" if self.ok else "Would set, once the problems are fixed:")
         lines.extend(f"  {name}={value}" for name, value in self.env)
         if self.warnings:
             lines.append("Warnings:")

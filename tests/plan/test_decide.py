@@ -663,7 +663,7 @@ def test_describe_puts_problems_first_then_runtime_decisions_and_warnings() -> N
         text.index("Runtime: kaggle, none, cpu"),
         text.index("Setup (tpu profile):"),
         text.index("io device /job:localhost"),
-        text.index("Sets:\n  TFHUB_CACHE_DIR="),
+        text.index("Would set, once the problems are fixed:\n  TFHUB_CACHE_DIR="),
         text.index("Warnings:\n  ! mode 'tpu' but no TPU was found"),
         text.index("! TensorFlow is not installed"),
     ]
