@@ -10,12 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from hubmagic.core import plans
-from hubmagic.core.cache import CacheEntry, CacheInfo, Status, scan_cache
 from hubmagic.core.errors import Fix, InvalidSettingError
-from hubmagic.core.plans import DeletePlan, DeleteResult
 from hubmagic.core.units import plural
+
+if TYPE_CHECKING:
+    from hubmagic.core.cache import CacheEntry, CacheInfo
+    from hubmagic.core.plans import DeletePlan, DeleteResult
+
+# The scan and the plans are imported by the functions that use them: the
+# magics read CACHE_ACTIONS when %load_ext runs, which must stay light.
 
 CACHE_ACTIONS = ("ls", "verify", "rm", "repair", "clear", "prune")
 """Every action, in the order help texts list them."""
@@ -80,6 +85,8 @@ def verify(info: CacheInfo) -> VerifyReport:
 
 def verify_cache(cache_dir: str | None = None) -> VerifyReport:
     """Scans the cache and says which entries need attention."""
+    from hubmagic.core.cache import scan_cache
+
     return verify(scan_cache(cache_dir))
 
 
@@ -163,6 +170,9 @@ def cache_action(
             "prune needs a maximum size" if action == "prune" else f"{action} takes no size",
             fix=Fix("Prune with {prune}."),
         )
+    from hubmagic.core import plans
+    from hubmagic.core.cache import Status, scan_cache
+
     if action == "ls":
         return CacheActionResult(action, info=scan_cache(cache_dir))
     if action == "verify":

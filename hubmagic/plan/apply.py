@@ -21,14 +21,12 @@ from hubmagic.core.errors import Fix, InvalidSettingError, PlanNotAppliedError
 from hubmagic.core.units import plural
 from hubmagic.plan.decide import plan_setup
 from hubmagic.plan.detect import detect_runtime
+from hubmagic.plan.modes import DEFAULT_PROBE_HANDLE
 from hubmagic.plan.records import Problem, SetupPlan, UncompressedProbe, is_gcs
 
 if TYPE_CHECKING:
     from hubmagic.core.gcs import BucketCheck
 
-# A small, long-lived model: what --uncompressed asks the hub about by default
-# (HUBMAGIC_ENDPOINT applies, so a mirror is asked instead of tfhub.dev).
-DEFAULT_PROBE_HANDLE = "https://tfhub.dev/google/nnlm-en-dim50/2"
 DROP_UNCOMPRESSED = Fix(
     "run {setup} again without the uncompressed option (the compressed format downloads "
     "each model into the cache once), or give an endpoint that serves uncompressed models"

@@ -51,6 +51,7 @@ from hubmagic.plan.checks import (
     fold_bucket_check,
     fold_probe,
 )
+from hubmagic.plan.modes import IO_DEVICE_LOCALHOST, MODES
 from hubmagic.plan.records import Problem, SetupPlan, UncompressedProbe, is_gcs
 from hubmagic.plan.runtime import Runtime
 
@@ -58,9 +59,6 @@ if TYPE_CHECKING:
     from hubmagic.core.gcs import BucketCheck
 
 __all__ = ["IO_DEVICE_LOCALHOST", "MODES", "plan_setup"]
-
-MODES = ("auto", "local", "cpu", "gpu", "tpu")
-IO_DEVICE_LOCALHOST = "/job:localhost"
 
 
 def plan_setup(

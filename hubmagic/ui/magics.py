@@ -26,7 +26,6 @@ from hubmagic.core.errors import HubmagicError
 from hubmagic.core.progress import ProgressCallback
 from hubmagic.tf import plug as tfhub
 from hubmagic.ui.options import SETUP_OPTIONS, Option, setup_arguments
-from hubmagic.ui.wording import cache_action_lines, error_lines, info_lines, not_done_text
 
 if TYPE_CHECKING:
     from traitlets.config import Config
@@ -42,6 +41,8 @@ def _usage_errors() -> Iterator[None]:
     try:
         yield
     except HubmagicError as exc:
+        from hubmagic.ui.wording import error_lines  # on failure only: %load_ext stays light
+
         raise UsageError("\n".join(error_lines(exc, "magic"))) from None
 
 
@@ -289,6 +290,8 @@ class HubMagics(Magics):
                 yes=args.yes,
                 cache_dir=args.cache,
             )
+        from hubmagic.ui.wording import cache_action_lines, not_done_text
+
         _print("\n".join(cache_action_lines(result, "magic")))
         not_done = not_done_text(result)
         if not_done is not None:
@@ -332,6 +335,7 @@ class HubMagics(Magics):
         if line.strip():
             raise UsageError("%hub_info takes no arguments.")
         from hubmagic.plan.info import info
+        from hubmagic.ui.wording import info_lines
 
         _print("\n".join(info_lines(info(), "magic")))
 

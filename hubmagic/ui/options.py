@@ -14,8 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hubmagic.core.errors import InvalidSettingError
-from hubmagic.plan import MODES
-from hubmagic.plan.apply import DEFAULT_PROBE_HANDLE
+from hubmagic.plan.modes import DEFAULT_PROBE_HANDLE, MODES
 
 
 @dataclass(frozen=True)

@@ -80,8 +80,9 @@ def test_a_failure_exits_1_and_the_others_are_still_fetched(
     assert _complete(cache, good)
     assert not (Path(cache) / cache_key(missing)).exists()
     assert [line.split("\t")[0] for line in result.stdout.splitlines()] == [good]
-    errors = result.stderr.strip().splitlines()
-    assert len(errors) == 1 and errors[0].startswith(f"hubmagic fetch: error: {missing}: ")
+    errors = result.stderr.strip().splitlines()  # the failure once, then its fix line
+    assert len(errors) == 2 and errors[0].startswith(f"hubmagic fetch: error: {missing}: ")
+    assert errors[1].startswith("  fix: Check the handle's spelling")
     assert "HTTP 404" in errors[0] and "Traceback" not in result.stderr
 
     as_json = json.loads(_fetch(missing, good, "--cache", cache, "--json").stdout)

@@ -16,15 +16,9 @@ import pytest
 from hubmagic.core import config, session
 from hubmagic.core.errors import FRONTS, Fix, InvalidSettingError, PlanNotAppliedError
 from hubmagic.core.gcs import BucketCheck
-from hubmagic.plan.apply import (
-    DEFAULT_PROBE_HANDLE,
-    DROP_UNCOMPRESSED,
-    apply_plan,
-    check_uncompressed,
-    setup,
-)
+from hubmagic.plan import DEFAULT_PROBE_HANDLE, IO_DEVICE_LOCALHOST, plan_setup
+from hubmagic.plan.apply import DROP_UNCOMPRESSED, apply_plan, check_uncompressed, setup
 from hubmagic.plan.checks import MIN_FREE_BYTES, TF_EXTRA_INSTALL, TF_INSTALL
-from hubmagic.plan.decide import IO_DEVICE_LOCALHOST, plan_setup
 from hubmagic.plan.detect import detect_runtime
 from hubmagic.plan.records import Problem, SetupPlan, UncompressedProbe
 from hubmagic.plan.runtime import PackageInfo, Runtime, Settings
