@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
+import math
 import signal
 import socket
 import sys
@@ -40,6 +41,39 @@ def _is_loopback(host: str) -> bool:
     )
 
 
+def _port(text: str) -> int:
+    """argparse type of --port: a whole number from 0 to 65535."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 65535, not {port}")
+    return port
+
+
+def _connections(text: str) -> int:
+    """argparse type of --max-connections: a whole number, 1 or more."""
+    try:
+        count = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if count < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {count}")
+    return count
+
+
+def _seconds(text: str) -> float:
+    """argparse type of --idle-timeout: a number of seconds above 0."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not (math.isfinite(seconds) and seconds > 0):
+        raise argparse.ArgumentTypeError(f"must be a number of seconds above 0, not {text}")
+    return seconds
+
+
 def add(subparsers: Subparsers[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "serve",
@@ -56,9 +90,29 @@ def add(subparsers: Subparsers[argparse.ArgumentParser]) -> None:
     )
     parser.add_argument(
         "--port",
-        type=int,
+        type=_port,
         default=8765,
         help="port to listen on; 0 picks a free one (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--max-connections",
+        metavar="N",
+        type=_connections,
+        default=64,
+        help=(
+            "connections answered at a time; past them a client gets 503 with "
+            "Retry-After (default: %(default)s)"
+        ),
+    )
+    parser.add_argument(
+        "--idle-timeout",
+        metavar="SECONDS",
+        type=_seconds,
+        default=60.0,
+        help=(
+            "close a connection whose request does not arrive, or whose client "
+            "reads nothing, for this long (default: %(default)g)"
+        ),
     )
     parser.add_argument(
         "--gcs-prefix",
@@ -79,13 +133,17 @@ def run(args: argparse.Namespace) -> int:
     if not root.is_dir():
         what = "does not exist" if not root.exists() else "is not a folder"
         raise CommandError(f"{args.dir} {what}")
-    if not 0 <= args.port <= 65535:
-        raise CommandError(f"--port must be between 0 and 65535, not {args.port}")
     if args.gcs_prefix is not None and not args.gcs_prefix.startswith("gs://"):
         raise CommandError(f"--gcs-prefix must start with gs://, not {args.gcs_prefix!r}")
 
     server = HubServer(
-        root, host=args.host, port=args.port, gcs_prefix=args.gcs_prefix, log=stderr_line
+        root,
+        host=args.host,
+        port=args.port,
+        gcs_prefix=args.gcs_prefix,
+        log=stderr_line,
+        max_connections=args.max_connections,
+        idle_timeout=args.idle_timeout,
     )
     try:
         server.bind()

@@ -20,6 +20,13 @@ A *model path* ``P`` is a relative path such that ``root/P`` is a folder holding
   download, a ``302`` to ``/_blobs/<P>.tar.gz``, which serves the archive.
 * ``/tfhub-modules/<P>.tar.gz``: the ``gcs.tensorflow.google.cn`` form.
 
+Under abuse it stays up and small: at most ``max_connections`` connections are
+answered at a time (past them, ``503`` with ``Retry-After``), a connection idle
+for ``idle_timeout`` (no complete request head, or no answer byte taken by its
+client) is closed, and a generated archive holds about two megabytes per client,
+even one that stops reading. Log lines never show secrets: signed-URL
+parameters, tokens and ``user:password@`` are replaced by ``REDACTED``.
+
 Nothing outside the root folder is ever served: paths with ``..``, empty
 segments, backslashes or NULs are refused, and symbolic links are followed only
 when their target stays inside the root.
@@ -28,7 +35,9 @@ The package is split by concern, so that each part reads on its own:
 
 * this module: :class:`HubServer` (life cycle, request log) and
   :class:`RequestRecord`;
-* :mod:`.handler`: the HTTP server class and request handler (routing, answers);
+* :mod:`.listener`: the listening socket (a thread per connection, the limit);
+* :mod:`.handler`: the request handler (routing, answers, the idle timeout);
+* :mod:`.redact`: secrets out of log lines;
 * :mod:`.catalog`: the models under the root and the path of each (the root
   containment checks live there);
 * :mod:`.archive`: tar.gz generation while sending, and ``Range`` parsing.
@@ -41,6 +50,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import socket
 import threading
@@ -54,7 +64,8 @@ from hubmagic.server.archive import CHUNK_SIZE as CHUNK_SIZE
 from hubmagic.server.catalog import PREBUILT_SUFFIXES as PREBUILT_SUFFIXES
 from hubmagic.server.catalog import SAVED_MODEL_FILES as SAVED_MODEL_FILES
 from hubmagic.server.catalog import Catalog
-from hubmagic.server.handler import HubHTTPServer, HubHTTPServer6
+from hubmagic.server.listener import HubHTTPServer, HubHTTPServer6
+from hubmagic.server.redact import redact
 
 __all__ = ["HubServer", "RequestRecord"]
 
@@ -97,14 +108,22 @@ class HubServer:
         port: Port to listen on; 0 picks a free one (see :attr:`url`).
         gcs_prefix: ``gs://`` folder mirroring ``root``; when set, uncompressed
             requests are answered with ``<gcs_prefix>/<P>`` like tfhub.dev does.
-        log: Called with one line per request; by default nothing is logged.
+        log: Called with one line per request, secrets redacted; by default
+            nothing is logged.
         compresslevel: zlib-style level (0-9) of generated archives. When the
             ``isal`` package is installed, levels 1-9 use the ISA-L deflate
             (1-3, 4-6, 7-9 map to its levels 1, 2, 3): about ten times faster
             than zlib with a similar ratio on model weights.
+        max_connections: How many connections are answered at a time (default
+            64); past them a connection gets ``503`` with ``Retry-After: 1``.
+        idle_timeout: Seconds after which a connection is closed when idle
+            (default 60): its request head is not complete, or its client took
+            no byte of the answer, for that long.
 
     Raises:
         NotADirectoryError: ``root`` is not a folder.
+        ValueError: ``compresslevel``, ``max_connections`` or ``idle_timeout``
+            is out of range.
     """
 
     MAX_RECORDS = 100_000
@@ -119,17 +138,29 @@ class HubServer:
         gcs_prefix: str | None = None,
         log: Callable[[str], None] | None = None,
         compresslevel: int = 6,
+        max_connections: int = 64,
+        idle_timeout: float = 60.0,
     ) -> None:
         if not os.path.isdir(root):
             raise NotADirectoryError(f"{os.fspath(root)} is not a folder")
         if not 0 <= compresslevel <= 9:
             raise ValueError(f"compresslevel must be between 0 and 9, not {compresslevel}")
+        if isinstance(max_connections, bool) or not isinstance(max_connections, int):
+            raise ValueError(f"max_connections must be a whole number, not {max_connections!r}")
+        if max_connections < 1:
+            raise ValueError(f"max_connections must be 1 or more, not {max_connections}")
+        if not (isinstance(idle_timeout, int | float) and math.isfinite(idle_timeout)):
+            raise ValueError(f"idle_timeout must be a number of seconds, not {idle_timeout!r}")
+        if idle_timeout <= 0:
+            raise ValueError(f"idle_timeout must be more than 0 seconds, not {idle_timeout}")
         self._root = os.path.realpath(root)
         self._catalog = Catalog(self._root)
         self._host = host
         self._port = port
         self.gcs_prefix = gcs_prefix
         self.compresslevel = compresslevel
+        self.max_connections = max_connections
+        self.idle_timeout = float(idle_timeout)
         self._log = log
         self._lock = threading.Lock()
         self._records: deque[RequestRecord] = deque(maxlen=self.MAX_RECORDS)
@@ -298,7 +329,7 @@ class HubServer:
     def _emit(self, line: str) -> None:
         if self._log is not None:
             try:
-                self._log(line)
+                self._log(redact(line))
             except Exception:  # a broken log sink must not break serving
                 _logger.debug("log callable failed", exc_info=True)
 

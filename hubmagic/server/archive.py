@@ -4,9 +4,10 @@ A model folder is served as a gzip-compressed tar generated on the fly: the tar
 is produced file by file from a list of :class:`Entry` (see
 :meth:`hubmagic.server.catalog.Catalog.scan`), compressed, and cut into chunks
 of at least :data:`CHUNK_SIZE` for HTTP chunked encoding, so that nothing is
-ever written to disk and memory stays bounded whatever the model's size. A
-prebuilt archive is sent as-is instead, and :func:`parse_range` reads the
-``Range`` header for it.
+ever written to disk and memory stays bounded whatever the model's size: about
+two megabytes per archive being sent (a read buffer, a chunk, the compressor),
+even when its client stops reading. A prebuilt archive is sent as-is instead,
+and :func:`parse_range` reads the ``Range`` header for it.
 
 This module knows nothing about HTTP handlers or the served root: it turns
 entries into bytes and a header into offsets, and can be tested alone.
@@ -34,13 +35,13 @@ __all__ = [
     "tar_stream",
 ]
 
-CHUNK_SIZE = 1 << 20
+CHUNK_SIZE = 128 << 10
 """Smallest HTTP chunk sent while streaming a generated archive (but the last)."""
 
 OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NOFOLLOW", 0)
 """``os.open`` flags for every file sent: read-only, binary, not through a final link."""
 
-_READ_SIZE = 2 << 20
+_READ_SIZE = 128 << 10
 _RECORD_SIZE = 20 * tarfile.BLOCKSIZE
 _RANGE_RE = re.compile(r"\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*")
 
@@ -149,8 +150,12 @@ def tar_stream(entries: Iterable[Entry]) -> Iterator[bytes | memoryview]:
     yield bytes(end)
 
 
-def gzip_chunks(pieces: Iterable[bytes | memoryview], level: int) -> Iterator[bytes]:
-    """Compresses ``pieces`` into one gzip stream cut in chunks of at least CHUNK_SIZE."""
+def gzip_chunks(pieces: Iterable[bytes | memoryview], level: int) -> Iterator[list[bytes]]:
+    """Compresses ``pieces`` into one gzip stream cut in chunks of at least CHUNK_SIZE.
+
+    Each chunk is yielded as the list of its parts, not joined (which would copy
+    it): write them in order. Every chunk but the last has CHUNK_SIZE bytes or more.
+    """
     compressor = _new_compressor(level)
     parts: list[bytes] = []
     size = 0
@@ -160,11 +165,11 @@ def gzip_chunks(pieces: Iterable[bytes | memoryview], level: int) -> Iterator[by
             parts.append(out)
             size += len(out)
             if size >= CHUNK_SIZE:
-                yield b"".join(parts)
-                parts.clear()
+                yield parts
+                parts = []
                 size = 0
     parts.append(compressor.flush())
-    yield b"".join(parts)
+    yield parts
 
 
 def parse_range(value: str, size: int) -> tuple[int, int] | None:

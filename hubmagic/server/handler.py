@@ -1,11 +1,17 @@
-"""The HTTP side: the listening server class and the handler that answers each request.
+"""The HTTP side: the handler that answers each request of a connection.
 
-:class:`HubHTTPServer` is a threading ``http.server`` bound to one
-:class:`~hubmagic.server.HubServer`; its request handler parses the target,
-routes it (``_blobs/`` and ``tfhub-modules/`` archives, the two Kaggle forms,
-plain model paths), and answers with a page, a redirect, a generated or
-prebuilt archive, or an error. Every request is recorded as a
-:class:`~hubmagic.server.RequestRecord` and logged as one line through the hub server.
+:class:`Handler` answers the requests of one connection accepted by
+:class:`~hubmagic.server.listener.HubHTTPServer`: it parses the target, routes
+it (``_blobs/`` and ``tfhub-modules/`` archives, the two Kaggle forms, plain
+model paths), and answers with a page, a redirect, a generated or prebuilt
+archive, or an error. :class:`BusyHandler` answers ``503`` instead, for the
+connections past the server's limit. Every request is recorded as a
+:class:`~hubmagic.server.RequestRecord` and logged as one line through the hub
+server (with secrets redacted, see :mod:`hubmagic.server.redact`).
+
+A connection is closed once it is idle for the server's ``idle_timeout``: no
+request head complete within it (however slowly its bytes trickle in), or no
+byte of an answer taken by the client within it.
 
 Models are found through :class:`~hubmagic.server.catalog.Catalog` and archive
 bytes come from :mod:`hubmagic.server.archive`; this module adds only HTTP:
@@ -18,14 +24,13 @@ from __future__ import annotations
 import contextlib
 import email.utils
 import html
+import io
 import logging
 import os
 import re
 import socket
-import socketserver
-import sys
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
@@ -38,17 +43,50 @@ from hubmagic.server.archive import (
     tar_stream,
 )
 from hubmagic.server.catalog import KAGGLE_API, KAGGLE_PAGE, Model
+from hubmagic.server.redact import redact
 
 if TYPE_CHECKING:
     from hubmagic.server import HubServer
+    from hubmagic.server.listener import HubHTTPServer
 
-__all__ = ["HubHTTPServer", "HubHTTPServer6"]
+__all__ = ["CLIENT_GONE", "RETRY_AFTER_S", "BusyHandler", "Handler", "logger"]
 
-# One logger for the whole server, named after the package as before the split.
-_logger = logging.getLogger(__package__)
+logger = logging.getLogger(__package__)
+"""One logger for the whole server, named after the package."""
 
-_CLIENT_GONE = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, TimeoutError)
+CLIENT_GONE = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, TimeoutError)
+"""What a client that went away (or stayed idle too long) raises while being answered."""
+
+RETRY_AFTER_S = 1
+"""``Retry-After`` of a ``503`` sent past the connection limit, in seconds."""
+
+_BUSY_TIMEOUT_S = 5.0
 _CONTROL_ESCAPES = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0))}
+
+
+class _HeadReader(io.RawIOBase):
+    """The socket's bytes; while :attr:`deadline` is set, no read waits past it."""
+
+    def __init__(self, sock: socket.socket, idle_timeout: float) -> None:
+        super().__init__()
+        self._sock = sock
+        self._idle_timeout = idle_timeout
+        self.deadline: float | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self.deadline is not None:
+            left = self.deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError("the request head was not complete in time")
+            self._sock.settimeout(min(self._idle_timeout, left))
+        return self._sock.recv_into(buffer)
+
+    def stop_clock(self) -> None:
+        self.deadline = None
+        self._sock.settimeout(self._idle_timeout)
 
 
 def _split_target(target: str) -> tuple[str, str]:
@@ -60,44 +98,14 @@ def _split_target(target: str) -> tuple[str, str]:
     return path, query.partition("#")[0]
 
 
-class HubHTTPServer(ThreadingHTTPServer):
-    """The listening socket of one :class:`~hubmagic.server.HubServer` (IPv4)."""
+class Handler(BaseHTTPRequestHandler):
+    """Answers the requests of one connection (see the module doc)."""
 
-    daemon_threads = True
-    request_queue_size = 128
-
-    def __init__(self, address: tuple[str, int], hub: HubServer) -> None:
-        self.hub = hub
-        super().__init__(address, _Handler)
-
-    def server_bind(self) -> None:
-        # HTTPServer.server_bind looks the host name up (socket.getfqdn), which can
-        # wait for a DNS timeout on a machine without network: skip it.
-        socketserver.TCPServer.server_bind(self)
-        host, port = self.server_address[:2]
-        self.server_name = str(host)
-        self.server_port = int(port)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        error = sys.exc_info()[1]
-        if isinstance(error, _CLIENT_GONE) or (isinstance(error, OSError) and self.hub.stopping):
-            return  # the client went away, or stop() cut the connection
-        _logger.error("Error while serving %s", client_address, exc_info=True)
-        self.hub._emit(f"{client_address[0]} internal error: {error!r}")
-
-
-class HubHTTPServer6(HubHTTPServer):
-    """The same, for an IPv6 address."""
-
-    address_family = socket.AF_INET6
-
-
-class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "hubmagic"
-    timeout = 300
 
     server: HubHTTPServer
+    _reader: _HeadReader
     _sent = 0
     _note = ""
     _status = 0
@@ -124,9 +132,28 @@ class _Handler(BaseHTTPRequestHandler):
     def version_string(self) -> str:
         return self.server_version
 
+    def _idle_timeout(self) -> float:
+        return self.hub.idle_timeout
+
     def setup(self) -> None:
         super().setup()
+        timeout = self._idle_timeout()
+        self.connection.settimeout(timeout)  # every socket operation waits at most this
+        self.rfile.close()
+        self._reader = _HeadReader(self.connection, timeout)
+        self.rfile = io.BufferedReader(self._reader)
         self.hub._add_connection(self.connection)
+
+    def handle_one_request(self) -> None:
+        # The whole request head, from the wait for its first byte, within the idle timeout.
+        self._reader.deadline = time.monotonic() + self._idle_timeout()
+        super().handle_one_request()
+
+    def parse_request(self) -> bool:
+        try:
+            return super().parse_request()
+        finally:
+            self._reader.stop_clock()
 
     def finish(self) -> None:
         try:
@@ -187,7 +214,10 @@ class _Handler(BaseHTTPRequestHandler):
         self._in_dispatch = True
         try:
             self._route(head)
-        except _CLIENT_GONE:
+        except TimeoutError:
+            self.close_connection = True
+            self._note = f"closed: the client took nothing for {self._idle_timeout():g} s"
+        except CLIENT_GONE:
             self.close_connection = True
             self._note = "client disconnected"
         except ArchiveAborted as error:
@@ -208,7 +238,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _internal_error(self, error: Exception) -> None:
         self.close_connection = True
         self._note = f"internal error: {error!r}"
-        _logger.error("Error while answering %s", self.requestline, exc_info=True)
+        logger.error("Error while answering %s", redact(self.requestline), exc_info=True)
         if not self._status:
             with contextlib.suppress(OSError):
                 self._send_text(500, "500 Internal Server Error\n", head=False)
@@ -350,12 +380,16 @@ class _Handler(BaseHTTPRequestHandler):
         if head:
             return
         write = self.wfile.write
-        for chunk in gzip_chunks(tar_stream(entries), self.hub.compresslevel):
-            if chunk:
-                write(b"%X\r\n" % len(chunk))
-                write(chunk)
+        # Each chunk's parts are written one by one (never joined): a client that stops
+        # reading holds at most one chunk, the read buffer and the compressor in memory.
+        for parts in gzip_chunks(tar_stream(entries), self.hub.compresslevel):
+            size = sum(len(part) for part in parts)
+            if size:
+                write(b"%X\r\n" % size)
+                for part in parts:
+                    write(part)
                 write(b"\r\n")
-                self._sent += len(chunk)
+                self._sent += size
         write(b"0\r\n\r\n")
 
     def _send_file(self, path: str, content_type: str, head: bool) -> None:
@@ -398,3 +432,21 @@ class _Handler(BaseHTTPRequestHandler):
             if sent < length:
                 self.close_connection = True
                 self._note = "archive shrank while it was being sent"
+
+
+class BusyHandler(Handler):
+    """Answers ``503`` with ``Retry-After`` to a connection past the server's limit."""
+
+    def _idle_timeout(self) -> float:
+        return min(self.hub.idle_timeout, _BUSY_TIMEOUT_S)
+
+    def _route(self, head: bool) -> None:
+        limit = self.hub.max_connections
+        self._note = f"refused: {limit} connections open, the limit"
+        self._send_text(
+            503,
+            f"503 Service Unavailable: this server already has {limit} connections open, "
+            f"its limit; retry in {RETRY_AFTER_S} s.\n",
+            head,
+            {"Retry-After": str(RETRY_AFTER_S), "Connection": "close"},
+        )
