@@ -72,34 +72,41 @@ TOKEN=
 
 alive() { [ -n "$1" ] && kill -0 "$1" 2>/dev/null; }
 
-# wait_gone PID SECONDS: true once PID has exited (and is reaped when it is our child).
+# wait_gone SECONDS PID...: true once every PID has exited (our children are reaped).
+# The deadline is on bash's clock, so a loaded machine does not stretch it.
 wait_gone() {
-  local pid=$1 tries=$(($2 * 10))
-  while alive "$pid" && [ "$tries" -gt 0 ]; do
+  local end=$((SECONDS + $1)) pid running
+  shift
+  while :; do
+    running=
+    for pid in "$@"; do alive "$pid" && running=1; done
+    [ -z "$running" ] && break
+    [ "$SECONDS" -ge "$end" ] && return 1
     sleep 0.1
-    tries=$((tries - 1))
   done
-  if alive "$pid"; then return 1; fi
-  wait "$pid" 2>/dev/null || true
+  for pid in "$@"; do wait "$pid" 2>/dev/null || true; done
 }
 
-stop_pid() {
-  local pid=$1
-  alive "$pid" || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  wait_gone "$pid" 10 || { kill -KILL "$pid" 2>/dev/null || true; wait_gone "$pid" 5 || true; }
+# stop_pids SECONDS PID...: SIGTERM to all at once, SIGKILL to those left after SECONDS.
+stop_pids() {
+  local seconds=$1 pid
+  shift
+  for pid in "$@"; do kill -TERM "$pid" 2>/dev/null || true; done
+  wait_gone "$seconds" "$@" && return 0
+  for pid in "$@"; do kill -KILL "$pid" 2>/dev/null || true; done
+  wait_gone 5 "$@" || true
 }
 
 # Kernels run in their own sessions; their command line names their connection
-# file in $RUNTIME, which is how leftovers are found.
-stop_kernels() {
+# file in $RUNTIME, which is how leftovers are found (read by bash itself: no
+# process started per process looked at).
+kernel_pids() {
   [ -d /proc ] || return 0
-  local proc pid cmdline
+  local proc args
   for proc in /proc/[0-9]*; do
-    pid=${proc#/proc/}
-    [ "$pid" = $$ ] && continue
-    cmdline=$(tr '\0' ' ' <"$proc/cmdline" 2>/dev/null) || continue
-    if [[ $cmdline == *"$RUNTIME/"* ]]; then stop_pid "$pid"; fi
+    [ "${proc#/proc/}" = $$ ] && continue
+    mapfile -d '' -t args 2>/dev/null <"$proc/cmdline" || continue
+    if [[ " ${args[*]} " == *"$RUNTIME/"* ]]; then echo "${proc#/proc/}"; fi
   done
 }
 
@@ -108,20 +115,18 @@ stop_all() {
   [ -n "$STOPPED" ] && return 0
   STOPPED=1
   trap '' INT TERM
-  if alive "$LAB_PID"; then
-    # The server's own shutdown stops its kernels first.
-    "$PY" - "$LAB_URL" "$TOKEN" <<'EOF' >/dev/null 2>&1 || true
-import sys, urllib.request
-request = urllib.request.Request(
-    f"{sys.argv[1]}/api/shutdown", method="POST",
-    headers={"Authorization": f"token {sys.argv[2]}"},
-)
-urllib.request.urlopen(request, timeout=5).read()
-EOF
-    wait_gone "$LAB_PID" 10 || stop_pid "$LAB_PID"
-  fi
-  stop_kernels
-  stop_pid "$HUB_PID"
+  # Both at once. SIGTERM makes JupyterLab shut its kernels down before it exits
+  # (as its /api/shutdown does); the hub server stops within a second or so.
+  local pids=() pid
+  for pid in "$HUB_PID" "$LAB_PID"; do
+    if alive "$pid"; then pids+=("$pid"); fi
+  done
+  if [ "${#pids[@]}" -gt 0 ]; then stop_pids 15 "${pids[@]}"; fi
+  # Kernels left behind (JupyterLab had to be killed, or a kernel ignored it).
+  local kernels
+  kernels=$(kernel_pids)
+  # shellcheck disable=SC2086  # one pid a word
+  if [ -n "$kernels" ]; then stop_pids 5 $kernels; fi
 }
 
 on_signal() {
@@ -199,6 +204,7 @@ HUBMAGIC_ENDPOINT=$HUB_URL \
   --ServerApp.ip=127.0.0.1 \
   "--ServerApp.port=$LAB_PORT" \
   --ServerApp.port_retries=0 \
+  --KernelManager.shutdown_wait_time=3 \
   "--ServerApp.root_dir=$REPO" \
   "--IdentityProvider.token=$TOKEN" \
   --ServerApp.open_browser=False \
