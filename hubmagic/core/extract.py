@@ -8,12 +8,15 @@ network read and the file writes), else through the standard library.
 Every member is checked before anything is written: absolute paths, ``..``,
 links, devices and FIFOs are refused, and so is an archive that would expand
 past a limit (a gzip bomb). Files are only ever created below the destination.
+A tar must end with its end-of-archive block: one cut short or with a damaged
+header is an error, never a partial model (tarfile alone stops there quietly).
 """
 
 from __future__ import annotations
 
 import bz2
 import contextlib
+import errno
 import gzip
 import io
 import lzma
@@ -23,7 +26,7 @@ import tarfile
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import IO, Any, cast
+from typing import IO, Any, TypeVar, cast
 
 from hubmagic.core.errors import ArchiveError, CacheError, HubmagicError, UnsafeArchiveError
 from hubmagic.core.store import describe_os_error
@@ -32,10 +35,26 @@ CHUNK = 1024 * 1024
 MAX_MEMBERS = 1_000_000
 
 _igzip_threaded: Any
+_isal_errors: tuple[type[BaseException], ...]
 try:  # isal is a hard dependency on CPython; the fallback keeps other builds working.
     from isal import igzip_threaded as _igzip_threaded
+    from isal.isal_zlib import error as _isal_error
+
+    _isal_errors = (cast(type[BaseException], _isal_error),)  # its stub calls it an instance
 except ImportError:  # pragma: no cover - exercised only where isal cannot install
     _igzip_threaded = None
+    _isal_errors = ()
+
+# What reading a corrupt or truncated archive raises, from every layer: tarfile
+# (TarError: ReadError, and StreamError when a header moves the stream
+# backwards), the decompressors (isal's own error is no OSError), and EOF.
+_READ_ERRORS: tuple[type[BaseException], ...] = (
+    tarfile.TarError,
+    EOFError,
+    zlib.error,
+    lzma.LZMAError,
+    *_isal_errors,
+)
 
 
 @dataclass(frozen=True)
@@ -60,6 +79,42 @@ def decompressing_reader(raw: IO[bytes]) -> IO[bytes]:
     if head == b"\xfd7zXZ\x00":
         return lzma.LZMAFile(buffered, "rb")
     return cast(IO[bytes], buffered)
+
+
+_Info = TypeVar("_Info", bound="_CheckedTarInfo")
+# In tarfile since Python 3.2, but not in typeshed.
+_END_OF_ARCHIVE: type[Exception] = tarfile.EOFHeaderError  # type: ignore[attr-defined]
+_CUT_HEADER: tuple[type[Exception], ...] = (
+    tarfile.EmptyHeaderError,  # type: ignore[attr-defined]
+    tarfile.TruncatedHeaderError,  # type: ignore[attr-defined]
+)
+
+
+class _CheckedTarInfo(tarfile.TarInfo):
+    """A TarInfo that turns a damaged header after the first into an error.
+
+    tarfile ends the archive quietly there: a bad checksum, a truncated header
+    or the end of the stream without the end-of-archive block all read as "no
+    more members", so a corrupt or cut plain tar would extract in part and
+    look complete. Only the end-of-archive block (zeros) ends it here; at the
+    first header tarfile's own "not a tar archive" error stands.
+    """
+
+    @classmethod
+    def fromtarfile(cls: type[_Info], archive: tarfile.TarFile) -> _Info:
+        try:
+            return super().fromtarfile(archive)
+        except _END_OF_ARCHIVE:
+            raise
+        except tarfile.HeaderError as exc:
+            if archive.offset == 0:
+                raise
+            cut = isinstance(exc, _CUT_HEADER)
+            raise ArchiveError(
+                f"the archive is {'truncated' if cut else 'corrupt'}: its header at byte "
+                f"{archive.offset} of the tar stream is {'cut short' if cut else 'damaged'} "
+                f"({exc}), so the members after it would be lost"
+            ) from exc
 
 
 def _safe_name(name: str) -> str:
@@ -99,7 +154,9 @@ def extract_tar(
     buffer = memoryview(bytearray(CHUNK))
     files = folders = total = 0
     try:
-        with tarfile.open(fileobj=reader, mode="r|", bufsize=CHUNK) as archive:
+        with tarfile.open(
+            fileobj=reader, mode="r|", bufsize=CHUNK, tarinfo=_CheckedTarInfo
+        ) as archive:
             for count, member in enumerate(archive, start=1):
                 if count > MAX_MEMBERS:
                     raise UnsafeArchiveError(f"archive has more than {MAX_MEMBERS} members")
@@ -116,6 +173,8 @@ def extract_tar(
                         else "a hard link"
                         if member.islnk()
                         else "a device or FIFO"
+                        if member.ischr() or member.isblk() or member.isfifo()
+                        else f"of an unknown type ({member.type!r})"
                     )
                     raise UnsafeArchiveError(
                         f"archive member {member.name!r} is {kind}; model archives hold "
@@ -123,6 +182,10 @@ def extract_tar(
                     )
                 if not rel:
                     raise UnsafeArchiveError(f"archive member {member.name!r} has no file name")
+                if member.size < 0:  # a base-256 size field can say so
+                    raise ArchiveError(
+                        f"the archive is corrupt: member {member.name!r} has a negative size"
+                    )
                 total += member.size
                 if total > max_bytes:
                     raise UnsafeArchiveError(
@@ -148,9 +211,9 @@ def extract_tar(
                     )
     except HubmagicError:
         raise
-    except (tarfile.ReadError, EOFError, zlib.error, gzip.BadGzipFile, lzma.LZMAError) as exc:
+    except _READ_ERRORS as exc:
         raise ArchiveError(_describe_read_error(exc)) from exc
-    except OSError as exc:  # raised by the decompressors; writes raise CacheError
+    except OSError as exc:  # raised by the decompressors (BadGzipFile...); writes raise CacheError
         raise ArchiveError(_describe_read_error(exc)) from exc
     finally:
         if reader is not stream:
@@ -180,11 +243,23 @@ def _write_error(exc: OSError, dest: str) -> CacheError:
     )
 
 
+def _create_error(exc: OSError, dest: str, rel: str) -> HubmagicError:
+    """Why creating the member ``rel`` failed: the archive's doing, or the cache's."""
+    if exc.errno in (errno.EEXIST, errno.ENOTDIR, errno.EISDIR):
+        return ArchiveError(
+            f"the archive is not a model folder: member {rel!r} is both a file and a "
+            f"folder in it ({exc.strerror})"
+        )
+    if exc.errno == errno.ENAMETOOLONG:
+        return ArchiveError(f"archive member {rel!r} has a name too long for this file system")
+    return _write_error(exc, dest)
+
+
 def _makedirs(dest: str, rel: str) -> None:
     try:
         os.makedirs(os.path.join(dest, *rel.split("/")), exist_ok=True)
     except OSError as exc:
-        raise _write_error(exc, dest) from exc
+        raise _create_error(exc, dest, rel) from exc
 
 
 def _write_file(dest: str, rel: str, source: IO[bytes], size: int, buffer: memoryview) -> None:
@@ -198,7 +273,7 @@ def _write_file(dest: str, rel: str, source: IO[bytes], size: int, buffer: memor
     try:
         fd = os.open(target, flags, 0o644)
     except OSError as exc:
-        raise _write_error(exc, dest) from exc
+        raise _create_error(exc, dest, rel) from exc
     try:
         remaining = size
         while remaining > 0:
