@@ -7,11 +7,13 @@ parses, calls it and renders the record.
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 
 from hubmagic.cli.common import CommandError, Subparsers, add_cache_option, add_json, print_json
 from hubmagic.core import config
 from hubmagic.core.actions import cache_action
+from hubmagic.core.cache import require_cache_folder
 from hubmagic.core.errors import InvalidSettingError
 from hubmagic.ui.wording import cache_action_lines, not_done_text
 
@@ -64,10 +66,14 @@ def add(subparsers: Subparsers[argparse.ArgumentParser]) -> None:
         required=True,
         help="the size to keep the cache under, e.g. 500M or 20G",
     )
+    # "--max-size -1G" is a (bad) size, not an option: the size check says what is wrong.
+    prune._negative_number_matcher = re.compile(r"^-\.?\d")
     action("clear", "remove every entry (those being downloaded are skipped)", destructive=True)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.cache is not None:
+        require_cache_folder(args.cache)
     result = cache_action(
         args.action,
         handles=args.handles,

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import datetime
 import enum
+import os
 import time
 from dataclasses import dataclass, field
 
 from hubmagic.core import config
+from hubmagic.core.errors import CacheError, Fix, InvalidSettingError
 from hubmagic.core.lock import LockHolder, parse_holder
 from hubmagic.core.names import (
     DESCRIPTOR_SUFFIX,
@@ -189,6 +191,29 @@ def _lock_is_stale(holder: LockHolder, lock_item: Item, tmps: list[Item], now: f
     return now - newest > config.lock_timeout()
 
 
+def require_cache_folder(cache_dir: str) -> None:
+    """Checks that a cache folder someone named exists and is a folder (``gs://``: not checked).
+
+    A default cache that does not exist yet is merely empty; a ``--cache`` given
+    on purpose that does not exist is a typo, and listing it as empty would hide it.
+
+    Raises:
+        InvalidSettingError: it is empty.
+        CacheError: it does not exist, or it is a file.
+    """
+    if not cache_dir.strip():
+        raise InvalidSettingError("cache is empty: give a folder or gs://bucket/prefix.")
+    if cache_dir.startswith("gs://"):
+        return
+    path = os.path.expanduser(cache_dir)
+    if os.path.isdir(path):
+        return
+    check = Fix("Check the path, or leave the cache option out to use the default cache.")
+    if os.path.exists(path):
+        raise CacheError(f"{cache_dir} is a file, not a cache folder.", path=path, fix=check)
+    raise CacheError(f"The cache folder {cache_dir} does not exist.", path=path, fix=check)
+
+
 def scan_cache(cache_dir: str | None = None) -> CacheInfo:
     """Lists every model and leftover in the cache, with sizes and states.
 
@@ -201,12 +226,21 @@ def scan_cache(cache_dir: str | None = None) -> CacheInfo:
     store = _store(cache_dir)
     items, warnings = store.inventory()
     groups: dict[str, list[Item]] = {}
+    strangers: list[str] = []
     for item in items:
         match = KEY_PATTERN.match(item.name)
         if match is None:
-            warnings.append(f"{store.path(item.name)} is not a cache entry; left alone")
+            strangers.append(f"{store.path(item.name)} is not a cache entry; left alone")
             continue
         groups.setdefault(match.group(1), []).append(item)
+    if strangers and not groups:
+        # A folder that holds no entry at all is not a cache: one line, not one per item.
+        warnings = [
+            f"{store.root} is not a tensorflow_hub cache: none of its "
+            f"{plural(len(items), 'item')} is a cache entry; all left alone"
+        ]
+    else:
+        warnings += strangers
     now = time.time()
     entries = [_entry(store, key, group, now) for key, group in groups.items()]
     entries.sort(key=lambda e: (e.label.lower(), e.key))

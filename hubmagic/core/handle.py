@@ -101,11 +101,24 @@ class Handle:
 
 
 def add_format_query(url: str, value: str) -> str:
-    """Adds ``tf-hub-format=<value>`` to the URL's query, keeping what is there."""
+    """Sets ``tf-hub-format=<value>`` in the URL's query, keeping the rest of it.
+
+    A ``tf-hub-format`` already there is replaced (one query, one format), and
+    trailing slashes of the path go: ``.../tiny/1/`` asks for ``.../tiny/1``,
+    as the hub serves it. Only the URL asked changes; the cache key stays
+    ``sha1`` of the handle as given, tensorflow_hub's rule.
+    """
     parts = urllib.parse.urlsplit(url)
-    query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+    query = [
+        (name, v)
+        for name, v in urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+        if name != "tf-hub-format"
+    ]
     query.append(("tf-hub-format", value))
-    return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(query)))
+    path = parts.path.rstrip("/") or parts.path
+    return urllib.parse.urlunsplit(
+        parts._replace(path=path, query=urllib.parse.urlencode(query), fragment="")
+    )
 
 
 def apply_endpoint(url: str, endpoint: str | None) -> str:

@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import Callable
 
-from hubmagic.core.names import TMP_SUFFIX, CacheNames
+from hubmagic.core.names import KEY_PATTERN, TMP_SUFFIX, CacheNames
 from hubmagic.core.savedmodel import GRAPH_FILES
 from hubmagic.core.store import Item, cache_error, walk
 
@@ -128,7 +128,11 @@ class LocalStore(CacheNames):
         for entry in sorted(entries, key=lambda e: e.name):
             try:
                 st = entry.stat(follow_symlinks=False)
-                if stat.S_ISDIR(st.st_mode):
+                if stat.S_ISDIR(st.st_mode) and not KEY_PATTERN.match(entry.name):
+                    # Not a cache entry: the scan leaves it alone, so it is not walked
+                    # (a --cache pointing at a home folder must not read all of it).
+                    items.append(Item(entry.name, True, 0, st.st_mtime, st.st_mtime, {}))
+                elif stat.S_ISDIR(st.st_mode):
                     files: dict[str, int] = {}
                     newest = st.st_mtime
                     for rel, fst in walk(entry.path):

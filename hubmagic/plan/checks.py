@@ -68,12 +68,26 @@ def check_cache_folder(
     """
     found: list[Problem] = []
     if not writable(cache_dir):
-        found.append(
-            Problem(
-                f"the cache folder {cache_dir} cannot be written or created",
-                Fix("choose a writable folder: {setup_cache} (or fix its permissions)"),
+        blocker = _nearest_existing(cache_dir)
+        if os.path.exists(blocker) and not os.path.isdir(blocker):
+            what = (
+                "is a file, not a folder"
+                if blocker == os.path.abspath(cache_dir)
+                else f"cannot be created: {blocker} is a file"
             )
-        )
+            found.append(
+                Problem(
+                    f"the cache folder {cache_dir} {what}",
+                    Fix("choose a folder: {setup_cache}"),
+                )
+            )
+        else:
+            found.append(
+                Problem(
+                    f"the cache folder {cache_dir} cannot be written or created",
+                    Fix("choose a writable folder: {setup_cache} (or fix its permissions)"),
+                )
+            )
     else:
         try:
             free = free_bytes(cache_dir)

@@ -37,11 +37,12 @@ were before the plan layer was split; new code imports them from
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from hubmagic.core import config
-from hubmagic.core.errors import InvalidSettingError
+from hubmagic.core.errors import Fix, InvalidSettingError
 from hubmagic.plan.cache_choice import CACHE_POLICY, choose_cache
 from hubmagic.plan.checks import (
     can_write,
@@ -58,7 +59,7 @@ from hubmagic.plan.runtime import Runtime
 if TYPE_CHECKING:
     from hubmagic.core.gcs import BucketCheck
 
-__all__ = ["IO_DEVICE_LOCALHOST", "MODES", "plan_setup"]
+__all__ = ["IO_DEVICE_LOCALHOST", "MODES", "check_io_device", "plan_setup"]
 
 
 def plan_setup(
@@ -252,6 +253,48 @@ def _choose_load_format(
     return config.COMPRESSED
 
 
+# The parts of a TensorFlow device name (DeviceNameUtils::ParseFullName): each at
+# most once, "/" between them; an id is a number or "*".
+_DEVICE_PARTS = {
+    "job": re.compile(r"job:(?:[A-Za-z][\w-]*|\*)"),
+    "replica": re.compile(r"replica:(?:\d+|\*)"),
+    "task": re.compile(r"task:(?:\d+|\*)"),
+    "device": re.compile(
+        r"(?:device:[A-Za-z][\w]*(?::(?:\d+|\*))?|(?:cpu|gpu|tpu|CPU|GPU|TPU):(?:\d+|\*))"
+    ),
+}
+_DEVICE_EXAMPLES = "/job:localhost, /cpu:0 or /job:localhost/replica:0/task:0/device:CPU:0"
+
+
+def check_io_device(device: str) -> str:
+    """The io device stripped, once it reads as a TensorFlow device name (checked without TF).
+
+    Only the syntax is checked (``/job:localhost``, ``/cpu:0``,
+    ``/job:worker/replica:0/task:1/device:GPU:0``); whether this runtime has
+    that device only TensorFlow knows, at load time.
+
+    Raises:
+        InvalidSettingError: empty, or not a device name.
+    """
+    value = device.strip()
+    if not value:
+        raise InvalidSettingError("io_device is empty: give a device like /job:localhost.")
+    seen: set[str] = set()
+    ok = True
+    for part in value.removeprefix("/").split("/"):  # TensorFlow takes "cpu:0" too
+        kind = next((k for k, rx in _DEVICE_PARTS.items() if rx.fullmatch(part)), None)
+        if kind is None or kind in seen:
+            ok = False
+            break
+        seen.add(kind)
+    if not ok:
+        raise InvalidSettingError(
+            f"io_device {value!r} is not a TensorFlow device name.",
+            fix=Fix(f"Write it like {_DEVICE_EXAMPLES}."),
+        )
+    return value
+
+
 def _choose_io_device(
     profile: str,
     remote_worker: bool,
@@ -260,9 +303,7 @@ def _choose_io_device(
     load_format: str,
 ) -> tuple[str | None, str]:
     if io_device is not None:
-        value = io_device.strip()
-        if not value:
-            raise InvalidSettingError("io_device is empty: give a device like /job:localhost.")
+        value = check_io_device(io_device)
         return value, f"io device {value}: given"
     if remote_worker:
         if is_gcs(cache_dir):

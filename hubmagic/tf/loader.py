@@ -8,18 +8,26 @@ TensorFlow is missing (Colab TPU images since 2025).
 from __future__ import annotations
 
 import importlib.util
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from hubmagic.core import session
-from hubmagic.core.errors import InvalidSettingError, MissingDependencyError
+from hubmagic.core.errors import (
+    Fix,
+    HubmagicError,
+    InvalidSettingError,
+    MissingDependencyError,
+    NotASavedModelError,
+)
 from hubmagic.core.handle import parse as parse_handle
 from hubmagic.core.local_store import LocalStore
 from hubmagic.core.progress import ProgressCallback
 from hubmagic.core.resolver import Resolved, resolve_model
 from hubmagic.core.units import format_bytes, format_duration
+from hubmagic.plan.decide import check_io_device
 
 TF_INSTALL = "pip install 'hubmagic[tf]'  (or: pip install tensorflow tensorflow-hub tf-keras)"
 
@@ -102,7 +110,11 @@ def load_model(
         MissingDependencyError: TensorFlow (or tensorflow_hub / tf_keras for
             ``keras``) is not installed; says what to install. Checked before
             anything is downloaded.
-        InvalidSettingError: incompatible options, or an unknown signature.
+        InvalidSettingError: incompatible options, an unknown signature, tags
+            the model does not have, or an io device TensorFlow does not know.
+        NotASavedModelError: TensorFlow could not load the folder.
+
+    TensorFlow's own exception is kept as ``__cause__`` of these.
     """
     if trainable and not keras:
         raise InvalidSettingError("trainable only applies to Keras layers: add keras=True.")
@@ -120,12 +132,56 @@ def load_model(
             "pip install tf-keras",
             "hub.KerasLayer (tensorflow_hub 0.16 works with Keras 2, not Keras 3)",
         )
-    device = io_device if io_device is not None else session.state.io_device
+    device = check_io_device(io_device) if io_device is not None else session.state.io_device
     resolved = resolve_model(handle, cache_dir=cache_dir, progress=progress)
     started = time.monotonic()
-    model, loader = _load(resolved.path, keras, signature, output_key, tags, trainable, device)
+    try:
+        model, loader = _load(resolved.path, keras, signature, output_key, tags, trainable, device)
+    except HubmagicError:
+        raise
+    except Exception as exc:  # what TensorFlow raises: one line and a fix, the original kept
+        raise _load_failure(exc, handle, tags, device) from exc
     size = None if resolved.path.startswith("gs://") else LocalStore(resolved.path).tree_size("")
     return Loaded(model, resolved, loader, device, size, time.monotonic() - started)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    line = text[0].strip() if text else type(exc).__name__
+    return line if len(line) <= 240 else line[:237] + "..."
+
+
+def _load_failure(
+    exc: Exception, handle: str, tags: Sequence[str] | None, device: str | None
+) -> HubmagicError:
+    """The one-line error for what TensorFlow raised while loading ``handle``."""
+    text = str(exc)
+    if tags and "`tags`" in text:
+        found = re.search(r"MetaGraphs? with tags (.+?)\. You may", text, re.DOTALL)
+        has = f" (it has {found.group(1)})" if found else ""
+        return InvalidSettingError(
+            f"{handle} has no MetaGraph with the tags {','.join(tags)}{has}.",
+            fix=Fix(
+                "Leave the tags out (TensorFlow then picks the only MetaGraph), "
+                "or give tags the model has."
+            ),
+        )
+    if device and "unknown device" in text.lower():
+        return InvalidSettingError(
+            f"TensorFlow has no device {device} to read {handle} through.",
+            fix=Fix(
+                "Give an io device this runtime has, such as /job:localhost or /cpu:0, or "
+                "run {setup} again without one."
+            ),
+        )
+    return NotASavedModelError(
+        f"TensorFlow could not load {handle}: {_first_line(exc)}",
+        fix=Fix(
+            "Check that the folder holds a SavedModel this TensorFlow can read (save it again "
+            "with tf.saved_model.save); a model in the cache can be removed ({ls} lists it) "
+            "and downloaded again."
+        ),
+    )
 
 
 def load(handle: str, **kwargs: Any) -> Any:

@@ -8,7 +8,10 @@ IPython shows its message without a traceback.
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
+import re
+import shlex
 import sys
 import warnings
 from collections.abc import Callable, Iterator, Mapping
@@ -47,7 +50,35 @@ def _usage_errors() -> Iterator[None]:
 
 
 def _print(text: str) -> None:
-    print(text)
+    progress = sys.modules.get("hubmagic.ui.textprogress")  # loaded once a download showed text
+    if progress is None:
+        print(text)
+    else:  # above downloads still drawn (another thread's %hub_load), not inside them
+        progress.print_line(text)
+
+
+# A value that starts with "-" and a digit is a value, not an option: none of the
+# magics has such an option, and "--max-size -1G" must reach the size check.
+_DASH_DIGIT = re.compile(r"^-\.?\d")
+
+
+def _parse(magic: Callable[..., Any], line: str) -> argparse.Namespace:
+    """Splits ``line`` as a shell does (quotes group, ``''`` is an empty word) and parses it.
+
+    IPython's own splitter (``parse_argstring``) keeps the quotes inside the
+    words, so ``--cache "/My Drive/x"`` would name a folder with quotes in it.
+    """
+    try:
+        argv = shlex.split(line)
+    except ValueError as exc:  # an unclosed quote, or a lone backslash at the end
+        what = "a quote is not closed" if "quotation" in str(exc) else str(exc).lower()
+        raise UsageError(
+            f"cannot read the arguments: {what}. Quote a path with spaces once: "
+            '"/content/drive/My Drive/tfhub"'
+        ) from None
+    parser: argparse.ArgumentParser = magic.parser  # type: ignore[attr-defined]
+    parser._negative_number_matcher = _DASH_DIGIT
+    return parser.parse_args(argv)
 
 
 def _with_options(options: tuple[Option, ...]) -> Callable[[Any], Any]:
@@ -184,7 +215,7 @@ class HubMagics(Magics):
         uncompressed format: a hub that does not answer with a gs:// path is a
         problem in the plan. Returns the SetupPlan.
         """
-        args = magic_arguments.parse_argstring(self.hub_setup, line)
+        args = _parse(self.hub_setup, line)
         from hubmagic.api import setup
 
         with _usage_errors():
@@ -222,7 +253,7 @@ class HubMagics(Magics):
         line (from cache or downloaded, size, time per phase) and returns the
         model.
         """
-        args = magic_arguments.parse_argstring(self.hub_load, line)
+        args = _parse(self.hub_load, line)
         if args.trainable and not args.keras:
             raise UsageError("%hub_load: --trainable goes with --keras.")
         if args.output_key and not (args.keras and args.signature):
@@ -270,7 +301,7 @@ class HubMagics(Magics):
         Destructive actions (rm, repair, clear, prune) print what they would
         delete and how much it frees, and act only with --yes.
         """
-        args = magic_arguments.parse_argstring(self.hub_cache, line)
+        args = _parse(self.hub_cache, line)
         if args.handles and args.action != "rm":
             raise UsageError(f"%hub_cache {args.action} takes no handles.")
         if args.action == "rm" and not args.handles:
@@ -280,8 +311,11 @@ class HubMagics(Magics):
                 "--max-size goes with prune, and prune needs it (e.g. --max-size 20G)."
             )
         from hubmagic.core.actions import cache_action
+        from hubmagic.core.cache import require_cache_folder
 
         with _usage_errors():
+            if args.cache is not None:
+                require_cache_folder(args.cache)
             max_bytes = None if args.max_size is None else config.parse_size(args.max_size)
             result = cache_action(
                 args.action,
@@ -310,14 +344,17 @@ class HubMagics(Magics):
         Confirm. Downloads in this kernel appear in the panel while they run;
         a new %hub_panel stops the previous one from following them.
         """
-        args = magic_arguments.parse_argstring(self.hub_panel, line)
+        args = _parse(self.hub_panel, line)
         if not _has_ipywidgets():
             raise UsageError(f"%hub_panel needs ipywidgets: {IPYWIDGETS_INSTALL}")
         from IPython.display import display
 
+        from hubmagic.core.cache import require_cache_folder
         from hubmagic.ui.widgets import panel
 
         with _usage_errors():
+            if args.cache is not None:
+                require_cache_folder(args.cache)
             widget = panel(args.cache)
         self._stop_panel()
         self._panel = widget

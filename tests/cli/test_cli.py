@@ -167,6 +167,7 @@ def test_clear_json_without_yes_only_plans(filled: tuple[str, list[str]]) -> Non
 
 
 def test_cache_commands_on_an_empty_cache(cache: str) -> None:
+    os.makedirs(cache)  # a --cache that does not exist is an error (test_cli_arguments.py)
     assert _json("cache", "ls", "--cache", cache)["entries"] == []
     result = _run("cache", "clear", "--cache", cache, "--yes")
     assert result.returncode == 0, result.stderr

@@ -17,6 +17,7 @@ from hubmagic.core.progress import Phase, ProgressEvent
 from hubmagic.server import HubServer
 from hubmagic.ui.textprogress import FetchProgress
 from tests.subprocess_env import repo_env, run_hubmagic
+from tests.terminal_screen import Screen
 
 TIMEOUT = 120
 
@@ -149,18 +150,20 @@ def test_a_terminal_gets_progress_lines_and_a_summary(
     assert proc.returncode == 0, err
     assert err == ""
     out = b"".join(chunks).decode()
-    lines = [line.split("\r")[-1] for line in out.replace("\r\n", "\n").split("\n")]
+    screen = Screen().feed(out)
+    lines = screen.text_lines()
     for handle in handles:
         assert any(line.startswith(f"{handle}: done, ") for line in lines), out
     assert "2 of 2 models in the cache:" in lines
     assert f"  {handles[0]} -> {Path(cache) / cache_key(handles[0])}" in lines
+    assert not any("running" in line for line in lines)  # the status line went at the end
     assert "\t" not in out
 
 
 def test_fetch_progress_writes_whole_lines_and_a_throttled_status_line() -> None:
     now = [0.0]
     stream = io.StringIO()
-    progress = FetchProgress(stream, 2, interval=1.0, clock=lambda: now[0])
+    progress = FetchProgress(stream, 2, interval=1.0, clock=lambda: now[0], mode="terminal")
 
     def event(handle: str, phase: Phase, done: int = 0, **kw: object) -> None:
         progress(ProgressEvent(handle, phase, bytes_done=done, **kw))  # type: ignore[arg-type]
@@ -177,14 +180,21 @@ def test_fetch_progress_writes_whole_lines_and_a_throttled_status_line() -> None
     now[0] = 2.0
     event("a", Phase.DONE, 4 * 1024**2, elapsed=2.0)
     progress.finish()
-    text = stream.getvalue()
-    whole = [line.split("\r")[-1] for line in text.split("\n")[:-1]]
-    assert whole == [
-        "a: connecting to host",
+    screen = Screen().feed(stream.getvalue())
+    assert [
         "b: already in the cache",
-        "a: downloading (4.0 MiB)",
+        "a: connecting to host",
+        "1 of 2 done, 1 running, 0 B downloaded",
+    ] in screen.snapshots
+    assert [
+        "b: already in the cache",
+        "a: 3.0 MiB [downloading]",
+        "1 of 2 done, 1 running, 3.0 MiB downloaded, 2.0 MiB/s",
+    ] in screen.snapshots
+    assert [
+        "b: already in the cache",
         "a: done, 4.0 MiB in 2.00 s",
-    ]
-    assert "1 of 2 done, 1 running, 3.0 MiB downloaded, 2.0 MiB/s" in text
-    assert text.endswith("\r")  # the status line is cleared at the end
-    assert "2 of 2 done, 4.0 MiB downloaded" in text
+        "2 of 2 done, 4.0 MiB downloaded, 2.0 MiB/s",
+    ] in screen.snapshots
+    assert not any("1.0 MiB" in line for s in screen.snapshots for line in s)  # throttled
+    assert screen.text_lines() == ["b: already in the cache", "a: done, 4.0 MiB in 2.00 s"]

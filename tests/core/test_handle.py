@@ -195,3 +195,31 @@ def test_local_archive_file_says_to_extract_it(tmp_path: Path) -> None:
     archive.write_bytes(b"x")
     with pytest.raises(NotASavedModelError, match="extract it into a folder"):
         handles.parse(str(archive))
+
+
+@pytest.mark.parametrize(
+    ("raw", "download", "uncompressed"),
+    [
+        (
+            "https://tfhub.dev/google/spice/2/",
+            "https://tfhub.dev/google/spice/2?tf-hub-format=compressed",
+            "https://tfhub.dev/google/spice/2?tf-hub-format=uncompressed",
+        ),
+        (
+            "https://tfhub.dev/google/spice/2?tf-hub-format=uncompressed",
+            "https://tfhub.dev/google/spice/2?tf-hub-format=compressed",
+            "https://tfhub.dev/google/spice/2?tf-hub-format=uncompressed",
+        ),
+        (
+            "http://127.0.0.1:8000/google/tiny/1//?tf-hub-format=compressed&x=1#top",
+            "http://127.0.0.1:8000/google/tiny/1?x=1&tf-hub-format=compressed",
+            "http://127.0.0.1:8000/google/tiny/1?x=1&tf-hub-format=uncompressed",
+        ),
+    ],
+)
+def test_download_urls_are_normalised_but_the_cache_key_is_the_handle_as_given(
+    raw: str, download: str, uncompressed: str
+) -> None:
+    handle = handles.parse(raw)
+    assert (handle.download_url, handle.uncompressed_url) == (download, uncompressed)
+    assert handle.cache_key == hashlib.sha1(raw.encode("utf8")).hexdigest()  # tensorflow_hub's

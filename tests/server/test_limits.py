@@ -103,6 +103,45 @@ def test_connections_past_the_limit_get_503_and_the_others_are_served(
         assert time.monotonic() < deadline, "a slot was not freed within 30 s"
 
 
+def test_a_flood_of_connections_leaves_the_server_serving(
+    fake_models_dir: Path, hub_server_factory: MakeServer
+) -> None:
+    server = hub_server_factory(fake_models_dir, max_connections=2)
+    statuses: list[int] = []
+    socks = [socket.create_connection(("127.0.0.1", _port(server)), timeout=30) for _ in range(40)]
+    try:
+        for sock in socks:
+            try:
+                sock.sendall(f"GET /{TINY} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+                answer = _ask_nothing_more(sock)
+            except ConnectionError:
+                answer = b""
+            statuses.append(_status(answer) if answer else 0)
+    finally:
+        for sock in socks:
+            sock.close()
+    # 2 served, at least 8 told to come back (the refusal slots), the rest closed.
+    assert statuses[:2] == [200, 200], statuses
+    assert statuses.count(503) >= 8 and set(statuses[2:]) <= {503, 0}, statuses
+    deadline = time.monotonic() + 30
+    while True:
+        with _connection(server) as again:
+            if _status(_ask(again)) == 200:
+                break
+        assert time.monotonic() < deadline, "the server did not serve again within 30 s"
+
+
+def _ask_nothing_more(sock: socket.socket) -> bytes:
+    """Reads the head of the answer to a request already sent (b"" if closed first)."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        more = sock.recv(65536)
+        if not more:
+            break
+        data += more
+    return data
+
+
 def test_a_refused_client_that_sends_nothing_is_closed(
     fake_models_dir: Path, hub_server_factory: MakeServer
 ) -> None:
