@@ -15,12 +15,27 @@ import time
 import uuid
 from collections.abc import Callable
 
+from hubmagic.core.errors import CacheError, Fix
 from hubmagic.core.names import KEY_PATTERN, TMP_SUFFIX, CacheNames
 from hubmagic.core.savedmodel import GRAPH_FILES
 from hubmagic.core.store import Item, cache_error, walk
 
 _TOUCH_EVERY_S = 60.0
 _touched: dict[str, float] = {}  # folder -> when this process last marked it used
+
+
+def _file_in_the_way(root: str) -> CacheError:
+    blocker = os.path.abspath(root)
+    while not os.path.lexists(blocker) and os.path.dirname(blocker) != blocker:
+        blocker = os.path.dirname(blocker)
+    what = (
+        "is a file, not a folder"
+        if blocker == os.path.abspath(root)
+        else f"cannot be created: {blocker} is a file"
+    )
+    return CacheError(
+        f"The cache folder {root} {what}.", path=root, fix=Fix("Choose a folder: {setup_cache}.")
+    )
 
 
 class LocalStore(CacheNames):
@@ -151,6 +166,8 @@ class LocalStore(CacheNames):
         try:
             os.makedirs(self.root, exist_ok=True)
         except OSError as exc:
+            if exc.errno in (errno.EEXIST, errno.ENOTDIR):  # a file is in the way
+                raise _file_in_the_way(self.root) from exc
             raise cache_error(exc, self.root, "create the cache folder") from exc
         if not os.access(self.root, os.W_OK | os.X_OK):
             raise cache_error(

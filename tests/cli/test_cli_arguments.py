@@ -102,3 +102,17 @@ def test_a_handle_with_a_trailing_slash_or_a_format_query_downloads(
     # The cache key stays sha1 of the handle as given: tensorflow_hub's rule.
     assert (Path(cache) / cache_key(handle) / "saved_model.pb").is_file()
     assert result.stdout.split("\t")[:2] == [handle, str(Path(cache) / cache_key(handle))]
+
+
+def test_fetch_into_a_file_says_it_is_a_file(fake_hub_server: HubServer, tmp_path: Path) -> None:
+    file = tmp_path / "notes.txt"
+    file.write_text("x")
+    handle = f"{fake_hub_server.url}/google/tiny/1"
+    for cache, what in (
+        (file, "is a file, not a folder"),
+        (file / "tfhub", f"cannot be created: {file} is a file"),
+    ):
+        assert _error(run_hubmagic("fetch", handle, "--cache", str(cache))) == [
+            f"hubmagic fetch: error: {handle}: The cache folder {cache} {what}.",
+            "  fix: Choose a folder: hubmagic setup --cache DIR.",
+        ]
