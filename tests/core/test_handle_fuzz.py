@@ -34,7 +34,7 @@ XPASS; then remove it and :func:`stdlib_refuses` from the property.
 
 Determinism: ``derandomize=True`` (examples derived from the test itself) and
 ``database=None`` (none kept between runs), so CI draws the same examples every
-run and cannot flake on a new one; 400 examples per property, under a second.
+run and cannot flake on a new one; 300 examples per property, under a second.
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ FUZZ = settings(
     derandomize=True,
     database=None,
     deadline=None,
-    max_examples=400,
+    max_examples=300,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 ENDPOINTS = [None, "https://mirror.example/base/", "http://127.0.0.1:8/hub"]
