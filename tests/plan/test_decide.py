@@ -596,10 +596,11 @@ def test_a_real_folder_that_cannot_be_created(tmp_path: Path) -> None:
     # A file where a parent folder should be: cannot be created, even as root.
     (tmp_path / "blocker").write_text("not a folder")
     plan = plan_setup(runtime(), cache=str(tmp_path / "blocker" / "cache"))
+    blocker = tmp_path / "blocker"
     assert plan.problems == (
         Problem(
-            f"the cache folder {tmp_path / 'blocker' / 'cache'} cannot be written or created",
-            Fix("choose a writable folder: {setup_cache} (or fix its permissions)"),
+            f"the cache folder {blocker / 'cache'} cannot be created: {blocker} is a file",
+            Fix("choose a folder: {setup_cache}"),
         ),
     )
 
@@ -746,7 +747,9 @@ def test_setup_with_a_file_as_cache_changes_nothing(tmp_path: Path) -> None:
     before = dict(os.environ)
     plan = setup("local", cache=str(blocker))  # not a dry run
     assert not plan.ok and not plan.applied
-    assert any("cannot be written or created" in p.message for p in plan.problems)
+    assert [p.message for p in plan.problems] == [
+        f"the cache folder {blocker} is a file, not a folder"
+    ]
     assert dict(os.environ) == before
     assert session.state.plan is None and session.state.io_device is None
     assert (
