@@ -47,6 +47,7 @@ _ISOLATED = (
     "HUBMAGIC_READ_TIMEOUT",
     "HUBMAGIC_RETRIES",
     "HUBMAGIC_RETRY_BACKOFF",
+    "HUBMAGIC_STALL_TIMEOUT",
     "STORAGE_EMULATOR_HOST",
     "http_proxy",
     "https_proxy",

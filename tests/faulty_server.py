@@ -2,7 +2,10 @@
 
 Each request takes the next :class:`Fault` from a script (then serves normally):
 an HTTP status, a connection reset or a stall after some bytes, a short body,
-an HTML page. Range requests are honoured (206) unless ``ranges=False``.
+an HTML page, a redirect, or silence (the request is read and never answered).
+Range requests are honoured (206) unless ``ranges=False``; ``resume_payload``
+serves other bytes to them (a file that changed, a proxy without ETag), and
+``etag=False`` sends no validator.
 Every request is recorded with its Range header, so tests can see a resume.
 """
 
@@ -28,6 +31,8 @@ class Fault:
         close_after: send this many body bytes, then close it cleanly (short body).
         stall_after: send this many body bytes, then stop sending for ``stall_for`` s.
         html: answer 200 with a web page.
+        redirect: answer 302 to this URL.
+        silent: read the request and send nothing back for ``stall_for`` s.
     """
 
     status: int | None = None
@@ -36,6 +41,8 @@ class Fault:
     stall_after: int | None = None
     stall_for: float = 30.0
     html: bool = False
+    redirect: str | None = None
+    silent: bool = False
 
 
 OK = Fault()
@@ -48,6 +55,8 @@ class FaultyServer:
     ranges: bool = True
     content_type: str = "application/x-gzip"
     requests: list[dict[str, str | None]] = field(default_factory=list)
+    resume_payload: bytes | None = None
+    etag: bool = True
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -93,6 +102,16 @@ class FaultyServer:
             request.send_header("Content-Length", "0")
             request.end_headers()
             return
+        if fault.silent:
+            self._stop.wait(fault.stall_for)
+            request.close_connection = True
+            return
+        if fault.redirect is not None:
+            request.send_response(302)
+            request.send_header("Location", fault.redirect)
+            request.send_header("Content-Length", "0")
+            request.end_headers()
+            return
         if fault.html:
             body = b"<!doctype html><html><body>Sign in to continue</body></html>"
             request.send_response(200)
@@ -102,21 +121,24 @@ class FaultyServer:
             request.wfile.write(body)
             return
         start = 0
+        payload = self.payload
         wanted = request.headers.get("Range")
         if wanted and self.ranges and wanted.startswith("bytes=") and wanted.endswith("-"):
             start = int(wanted[len("bytes=") : -1])
+            payload = self.payload if self.resume_payload is None else self.resume_payload
             request.send_response(206)
             request.send_header(
                 "Content-Range", f"bytes {start}-{len(self.payload) - 1}/{len(self.payload)}"
             )
         else:
             request.send_response(200)
-        body = self.payload[start:]
+        body = payload[start:]
         request.send_header("Content-Type", self.content_type)
         request.send_header("Content-Length", str(len(body)))
         if self.ranges:
             request.send_header("Accept-Ranges", "bytes")
-            request.send_header("ETag", '"payload-v1"')
+            if self.etag:
+                request.send_header("ETag", '"payload-v1"')
         request.end_headers()
         for limit, action in (
             (fault.reset_after, "reset"),

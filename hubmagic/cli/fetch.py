@@ -7,6 +7,7 @@ import sys
 
 from hubmagic.cli.common import PROG, Subparsers, add_cache_option, print_json, stderr_line
 from hubmagic.core.fetch import MAX_DEFAULT_JOBS, fetch
+from hubmagic.core.units import plural
 from hubmagic.ui.textprogress import FetchProgress
 from hubmagic.ui.wording import fix_line
 
@@ -66,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     elif tty:
         ok = [r for r in results if r.ok]
         if ok:
-            print(f"{len(ok)} of {len(results)} models in the cache:")
+            print(f"{len(ok)} of {plural(len(results), 'model')} in the cache:")
             for r in ok:
                 print(f"  {r.handle} -> {r.path}")
     else:

@@ -13,6 +13,7 @@ from types import FrameType
 from urllib.parse import quote
 
 from hubmagic.cli.common import CommandError, Subparsers, stderr_line
+from hubmagic.core.units import plural
 
 
 class _Terminated(BaseException):
@@ -168,7 +169,7 @@ def run(args: argparse.Namespace) -> int:
                 f"{server.root} can be downloaded by anyone who can reach this machine."
             )
         models = server.models()
-        print(f"Serving {len(models)} models from {server.root} at {server.url}")
+        print(f"Serving {plural(len(models), 'model')} from {server.root} at {server.url}")
         for model in models:
             print(f"  {server.url}/{quote(model)}")
         if not models:

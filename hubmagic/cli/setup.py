@@ -14,6 +14,7 @@ from hubmagic.cli.common import (
     print_json,
 )
 from hubmagic.core.errors import InvalidSettingError
+from hubmagic.core.redact import REDACTED, redact
 from hubmagic.core.units import plural
 from hubmagic.plan import setup
 from hubmagic.ui.options import add_setup_options, setup_arguments
@@ -82,8 +83,10 @@ def run(args: argparse.Namespace) -> int:
     plan = setup(**options, dry_run=True)
     exports = _export_lines(plan.env) if plan.ok else []
     note = _IO_DEVICE_NOTE.format(device=plan.io_device) if plan.io_device else None
+    # Only --print-env (for eval) writes the endpoint's password: the rest is read.
+    shown = [redact(line) for line in exports]
     if args.json:
-        print_json({**plan.to_dict(), "exports": exports})
+        print_json({**plan.to_dict(), "exports": shown})
     elif args.print_env:
         sys.stderr.write(plan.describe("cli") + "\n")
         if plan.ok:
@@ -97,9 +100,11 @@ def run(args: argparse.Namespace) -> int:
         elif plan.ok:
             print()
             print("A command cannot change the shell that runs it; to apply the plan, run")
-            print(f'  eval "$({_setup_command(args)} --print-env)"')
+            print(f'  eval "$({redact(_setup_command(args))} --print-env)"')
             print("or paste:")
-            print("\n".join(f"  {line}" for line in exports))
+            print("\n".join(f"  {line}" for line in shown))
+            if shown != exports or REDACTED in redact(_setup_command(args)):
+                print(f"(with your credentials in place of {REDACTED})")
             if note:
                 print(f"Note: {note}.")
     sys.stdout.flush()

@@ -23,6 +23,7 @@ from hubmagic.core.names import (
     cache_key,
     descriptor_handle,
 )
+from hubmagic.core.redact import redact_optional
 from hubmagic.core.savedmodel import find_problem
 from hubmagic.core.store import Item, Store
 from hubmagic.core.stores import open_store
@@ -45,7 +46,7 @@ class CacheEntry:
 
     Attributes:
         key: the folder name, ``sha1(handle)``.
-        handle: the handle, from the descriptor file (``None`` when there is none).
+        handle: the handle, from the descriptor file, redacted (``None`` when there is none).
         path: the model folder's full path (it may not exist).
         status: see :class:`Status`; the most urgent state wins.
         problem: what is wrong, in words (``None`` when complete).
@@ -293,7 +294,10 @@ def _entry(store: Store, key: str, group: list[Item], now: float) -> CacheEntry:
                 problem = "the model folder is missing; only its descriptor is left"
     return CacheEntry(
         key=key,
-        handle=descriptor_handle(store.read_text(descriptor.name) if descriptor else None),
+        # Redacted: a descriptor written by another tool may hold a password.
+        handle=redact_optional(
+            descriptor_handle(store.read_text(descriptor.name) if descriptor else None)
+        ),
         path=store.path(key),
         status=status or Status.COMPLETE,
         problem=problem,

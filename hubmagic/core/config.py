@@ -34,6 +34,7 @@ HUBMAGIC_READ_TIMEOUT = "HUBMAGIC_READ_TIMEOUT"
 HUBMAGIC_RETRIES = "HUBMAGIC_RETRIES"
 HUBMAGIC_PROGRESS = "HUBMAGIC_PROGRESS"
 HUBMAGIC_RETRY_BACKOFF = "HUBMAGIC_RETRY_BACKOFF"
+HUBMAGIC_STALL_TIMEOUT = "HUBMAGIC_STALL_TIMEOUT"
 
 # Progress renderers of the magics: HUBMAGIC_PROGRESS, or %config HubMagics.progress.
 PROGRESS_MODES = ("auto", "widget", "text", "off")
@@ -52,6 +53,9 @@ DEFAULT_CONNECT_TIMEOUT_S = 15.0
 DEFAULT_READ_TIMEOUT_S = 60.0
 DEFAULT_RETRIES = 5
 DEFAULT_RETRY_BACKOFF_S = 0.5
+# Retries x read timeout is 6 minutes by default: a server that accepts and
+# never answers is given up on after this long without a byte instead.
+DEFAULT_STALL_TIMEOUT_S = 120.0
 
 
 def environ() -> MutableMapping[str, str]:
@@ -214,6 +218,11 @@ def read_timeout(environ: Mapping[str, str] | None = None) -> float:
 def timeouts(environ: Mapping[str, str] | None = None) -> tuple[float, float]:
     """(connect, read) seconds, as ``requests`` and google-cloud-storage take them."""
     return (connect_timeout(environ), read_timeout(environ))
+
+
+def stall_timeout(environ: Mapping[str, str] | None = None) -> float:
+    """Seconds a download may go without receiving a byte, over all its attempts."""
+    return _float_setting(HUBMAGIC_STALL_TIMEOUT, DEFAULT_STALL_TIMEOUT_S, environ)
 
 
 def retry_backoff(environ: Mapping[str, str] | None = None) -> float:

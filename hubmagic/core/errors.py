@@ -8,7 +8,9 @@ says what went wrong in :attr:`HubmagicError.message`, and what to do next in
 ``hubmagic cache prune``, the magics ``%hub_cache prune``, Python
 ``hubmagic.prune``). ``str(error)`` is the message with the Python fix, for
 plain scripts and tracebacks; the magics and the CLI render message and fix
-themselves (:mod:`hubmagic.ui.wording`).
+themselves (:mod:`hubmagic.ui.wording`). Message, fix and the URLs an error
+keeps are redacted once, here (:func:`hubmagic.core.redact.redact`: no
+password or URL signature in any of them).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from __future__ import annotations
 import string
 from dataclasses import dataclass
 from typing import Literal
+
+from hubmagic.core.redact import redact, redact_optional
 
 Front = Literal["api", "magic", "cli"]
 """Who shows a fix: Python code, the IPython magics, or the ``hubmagic`` command."""
@@ -108,10 +112,12 @@ class HubmagicError(Exception):
     fix: Fix | None = None
 
     def __init__(self, message: str, *, fix: Fix | None = None) -> None:
-        self.message = message
+        # Every front end shows message and fix: no URL secret gets past here.
+        self.message = redact(message)
         if fix is not None:
-            self.fix = fix
-        super().__init__(message if self.fix is None else f"{message} {self.fix.render('api')}")
+            self.fix = fix if redact(fix.text) == fix.text else Fix(redact(fix.text))
+        text = self.message
+        super().__init__(text if self.fix is None else f"{text} {self.fix.render('api')}")
 
     def describe(self, front: Front) -> tuple[str, str | None]:
         """(message, fix) as ``front`` shows them."""
@@ -130,8 +136,8 @@ class InvalidHandleError(HubmagicError, ValueError):
     """The text given is not a model handle hubmagic understands."""
 
     def __init__(self, handle: str, reason: str, *, fix: Fix | None = None) -> None:
-        self.handle = handle
-        self.reason = reason
+        self.handle = redact(handle)
+        self.reason = redact(reason)
         super().__init__(f"{handle!r} is not a model handle hubmagic can load: {reason}", fix=fix)
 
 
@@ -151,7 +157,7 @@ class DownloadError(HubmagicError, OSError):
     """Fetching a model over the network failed."""
 
     def __init__(self, message: str, *, url: str | None = None, fix: Fix | None = None) -> None:
-        self.url = url
+        self.url = redact_optional(url)
         super().__init__(message, fix=fix)
 
 
@@ -191,7 +197,7 @@ class GcsError(HubmagicError, OSError):
     """A gs:// location could not be used (credentials, bucket, permissions)."""
 
     def __init__(self, message: str, *, url: str, fix: Fix | None = None) -> None:
-        self.url = url
+        self.url = redact(url)
         super().__init__(message, fix=fix)
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from hubmagic.core.errors import Fix, HubmagicError
 from hubmagic.core.progress import ProgressEvent
+from hubmagic.core.redact import redact
 
 MAX_DEFAULT_JOBS = 4
 """Downloads at a time when not told: the number of handles, at most this."""
@@ -24,12 +25,12 @@ class FetchResult:
     """What ``hubmagic fetch`` did for one handle.
 
     Attributes:
-        handle: as given.
+        handle: as given, redacted (:func:`hubmagic.core.redact.redact`).
         path: the SavedModel folder in the cache (``None`` on failure).
         source: ``cache``, ``download`` or ``shared`` (``None`` on failure).
         bytes: bytes downloaded (0 when it was already cached).
         seconds: time spent on it.
-        error: the failure message, ``None`` on success.
+        error: the failure message (redacted), ``None`` on success.
         fix: what to do about the failure, when hubmagic knows.
     """
 
@@ -91,6 +92,7 @@ def fetch(
 
     def one(handle: str) -> FetchResult:
         start = time.monotonic()
+        shown = redact(handle)
         try:
             if stop.is_set():
                 raise FetchCancelled("cancelled")
@@ -99,12 +101,12 @@ def fetch(
             )
         except HubmagicError as exc:  # every failure becomes a result; the others go on
             seconds = time.monotonic() - start
-            return FetchResult(handle, None, None, 0, seconds, exc.message, exc.fix)
+            return FetchResult(shown, None, None, 0, seconds, exc.message, exc.fix)
         except Exception as exc:
-            message = f"{type(exc).__name__}: {exc}"
-            return FetchResult(handle, None, None, 0, time.monotonic() - start, message)
+            message = redact(f"{type(exc).__name__}: {exc}")
+            return FetchResult(shown, None, None, 0, time.monotonic() - start, message)
         return FetchResult(
-            handle,
+            shown,
             resolved.path,
             resolved.source,
             resolved.downloaded_bytes,

@@ -56,6 +56,7 @@ from hubmagic.core.local_store import LocalStore
 from hubmagic.core.names import TMP_SUFFIX, CacheNames
 from hubmagic.core.savedmodel import GRAPH_FILES
 from hubmagic.core.store import Item
+from hubmagic.core.units import plural
 
 UPLOAD_CHUNK = 16 * 1024 * 1024
 """Chunk of resumable uploads; files above it are uploaded in resumable chunks."""
@@ -399,9 +400,9 @@ class GcsStore(CacheNames):
 
         def uploaded() -> None:
             done[0] += 1
-            say(f"uploaded {done[0]} of {len(local)} files to {self.path(tmp)}")
+            say(f"uploaded {done[0]} of {plural(len(local), 'file')} to {self.path(tmp)}")
 
-        say(f"uploading {len(local)} files ({total} bytes) to {self.path(tmp)}")
+        say(f"uploading {plural(len(local), 'file')} ({total} bytes) to {self.path(tmp)}")
         try:
             if pipe is not None:
                 # Those started during the extraction first, then the rest.
@@ -417,7 +418,7 @@ class GcsStore(CacheNames):
         if self.folder_files(name):
             return False  # only a writer that ignored our lock gets here
 
-        say(f"copying {len(local)} files to {self.path(name)}")
+        say(f"copying {plural(len(local), 'file')} to {self.path(name)}")
         graphs = [rel for rel in local if rel in GRAPH_FILES]
         rest = [rel for rel in local if rel not in GRAPH_FILES]
         copied: list[str] = []

@@ -10,7 +10,14 @@ forever) and prints nothing while it downloads (tensorflow/hub#25, #30, #283).
   server supports it (``Accept-Ranges: bytes``), else starts over only if
   nothing was consumed yet;
 - checks that as many bytes arrived as ``Content-Length`` announced;
+- gives up when no byte has arrived for ``HUBMAGIC_STALL_TIMEOUT`` seconds over
+  all attempts (a server that accepts and never answers would otherwise hold a
+  download for retries x read timeout), saying in each RETRYING event that it
+  is waiting for the server;
 - reports bytes to a :class:`~hubmagic.progress.ProgressReporter`.
+
+Errors never chain the ``requests`` exception they replace (``from None``):
+its text embeds the URL, perhaps signed; the redacted gist is in the message.
 
 ``requests`` is imported here only, so ``import hubmagic`` stays light.
 """
@@ -33,12 +40,19 @@ from hubmagic.core.errors import (
     UncompressedNotSupportedError,
 )
 from hubmagic.core.progress import Phase, ProgressReporter
-from hubmagic.core.units import plural
+from hubmagic.core.redact import redact
+from hubmagic.core.units import format_duration, plural
 
 if TYPE_CHECKING:
     import requests
 
 TRY_AGAIN = Fix("Check the network (or the mirror in HUBMAGIC_ENDPOINT) and try again.")
+STALLED = Fix(
+    "Try again later, or check the mirror in HUBMAGIC_ENDPOINT; to wait longer for a slow "
+    "server, raise HUBMAGIC_STALL_TIMEOUT (seconds)."
+)
+WAITING = "waiting for the server"
+"""How a RETRYING event after a timeout starts: the server accepted and is silent."""
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 USER_AGENT = f"hubmagic/{__version__} (+tensorflow_hub-compatible)"
 
@@ -64,10 +78,35 @@ def _transient_errors() -> tuple[type[BaseException], ...]:
     )
 
 
+def _is_timeout(exc: BaseException) -> bool:
+    requests = _requests()
+    import urllib3.exceptions
+
+    return isinstance(
+        exc, (requests.Timeout, urllib3.exceptions.TimeoutError, TimeoutError)
+    ) and not isinstance(exc, requests.exceptions.ConnectTimeout)
+
+
 def new_session() -> requests.Session:
     session = _requests().Session()
     session.headers["User-Agent"] = USER_AGENT
     return session  # type: ignore[no-any-return]
+
+
+RESUMED_DIFFERENTLY = "the server sent different bytes on resume; downloading again from the start"
+"""The RETRYING message when a resumed download does not extract (see the resolver)."""
+
+
+def resumed_differently_error(url: str) -> ArchiveError:
+    """A download whose resumed bytes did not fit, twice: the error, in users' terms."""
+    return ArchiveError(
+        f"The server sent different bytes on resume twice for {url}: the file may be changing "
+        "on the server, or a proxy alters it.",
+        fix=Fix(
+            "Try again later; if it keeps happening, check the mirror in HUBMAGIC_ENDPOINT or "
+            "the proxy between you and the server."
+        ),
+    )
 
 
 def _status_error(url: str, status: int, reason: str) -> HttpError | ModelNotFoundError:
@@ -121,6 +160,8 @@ class HttpArchiveStream(io.RawIOBase):
         self._retries = config.retries() if retries is None else retries
         self._backoff = config.retry_backoff() if backoff is None else backoff
         self._timeout = config.timeouts()
+        self._stall = config.stall_timeout()
+        self._last_byte = time.monotonic()
         self._response: Any = None
         self._offset = 0
         self.total: int | None = None
@@ -163,18 +204,25 @@ class HttpArchiveStream(io.RawIOBase):
                 headers["If-Range"] = self._validator
         attempt = 0
         while True:
+            failed: str | None = None
+            fatal = False
             try:
                 response = self._session.get(
-                    self.url, headers=headers, stream=True, timeout=self._timeout
+                    self.url, headers=headers, stream=True, timeout=self._timeouts()
                 )
             except _transient_errors() as exc:
-                self._wait_before_retry(attempt, f"connection failed: {_short(exc)}")
+                failed = self._failure("connection failed", exc)
+            except _requests().RequestException as exc:
+                failed, fatal = _short(exc), True
+            else:
+                self._last_byte = time.monotonic()  # the server answered: not silent
+            if failed is not None:
+                # Outside the except: the error must not carry the requests one.
+                if fatal:
+                    raise DownloadError(f"Could not download {self.url}: {failed}", url=self.url)
+                self._wait_before_retry(attempt, failed)
                 attempt += 1
                 continue
-            except _requests().RequestException as exc:
-                raise DownloadError(
-                    f"Could not download {self.url}: {_short(exc)}", url=self.url
-                ) from exc
             if response.status_code in RETRY_STATUSES:
                 reason = f"HTTP {response.status_code} {response.reason}"
                 response.close()
@@ -190,7 +238,30 @@ class HttpArchiveStream(io.RawIOBase):
                 raise _status_error(self.url, response.status_code, response.reason or "")
             return response
 
+    def _timeouts(self) -> tuple[float, float]:
+        """(connect, read) timeouts, the read one cut to what is left of the stall timeout."""
+        connect, read = self._timeout
+        left = self._stall - (time.monotonic() - self._last_byte)
+        return connect, max(0.05, min(read, left))
+
+    def _failure(self, what: str, exc: BaseException) -> str:
+        """Why an attempt failed, in words (a timeout says how long the server was silent)."""
+        if _is_timeout(exc):
+            quiet = time.monotonic() - self._last_byte
+            return f"{WAITING} (no byte for {format_duration(quiet)})"
+        return f"{what}: {_short(exc)}"
+
     def _wait_before_retry(self, attempt: int, reason: str, delay: float | None = None) -> None:
+        quiet = time.monotonic() - self._last_byte
+        if quiet + (delay or 0.0) >= self._stall:
+            last = "" if reason.startswith(WAITING) else f"; the last attempt: {reason}"
+            raise DownloadError(
+                f"The server sent nothing for {format_duration(quiet)} "
+                f"({plural(attempt + 1, 'attempt')} to download {self.url}), past "
+                f"HUBMAGIC_STALL_TIMEOUT ({self._stall:g} s){last}.",
+                url=self.url,
+                fix=STALLED,
+            )
         if attempt >= self._retries:
             raise DownloadError(
                 f"Could not download {self.url} after {plural(attempt + 1, 'attempt')}: {reason}.",
@@ -198,6 +269,7 @@ class HttpArchiveStream(io.RawIOBase):
                 fix=TRY_AGAIN,
             )
         wait = min(30.0, delay if delay is not None else self._backoff * (2**attempt))
+        wait = max(0.0, min(wait, self._stall - quiet))
         self._reporter.emit(
             Phase.RETRYING,
             message=f"{reason}; retrying in {wait:.1f} s (attempt {attempt + 2} of "
@@ -212,6 +284,7 @@ class HttpArchiveStream(io.RawIOBase):
     def readinto(self, buffer: Any) -> int:
         attempt = 0
         while True:
+            lost: str | None = None
             try:
                 # read1: whatever has arrived, so a timeout or a reset loses
                 # nothing we received and the resume starts exactly there.
@@ -219,7 +292,9 @@ class HttpArchiveStream(io.RawIOBase):
                 n = len(data)
                 buffer[:n] = data
             except _transient_errors() as exc:
-                self._resume(attempt, f"connection lost after {self._offset} bytes: {_short(exc)}")
+                lost = self._failure(f"connection lost after {plural(self._offset, 'byte')}", exc)
+            if lost is not None:
+                self._resume(attempt, lost)
                 attempt += 1
                 continue
             if n == 0 and self.total is not None and self._offset < self.total:
@@ -230,6 +305,7 @@ class HttpArchiveStream(io.RawIOBase):
                 continue
             self._offset += n
             if n:
+                self._last_byte = time.monotonic()
                 self._reporter.advance(n)
             return int(n)
 
@@ -264,7 +340,8 @@ class HttpArchiveStream(io.RawIOBase):
 
 
 def _short(exc: BaseException) -> str:
-    text = str(exc)
+    """The gist of a ``requests`` / ``urllib3`` error, redacted (its text embeds the URL)."""
+    text = redact(str(exc))
     return text if len(text) < 300 else text[:297] + "..."
 
 
@@ -277,6 +354,7 @@ def ask_uncompressed(url: str, *, session: requests.Session | None = None) -> st
     """
     session = session or new_session()
     requests = _requests()
+    failed: str | None = None
     try:
         response = session.get(
             url,
@@ -284,9 +362,9 @@ def ask_uncompressed(url: str, *, session: requests.Session | None = None) -> st
             timeout=config.timeouts(),
         )
     except requests.RequestException as exc:
-        raise DownloadError(
-            f"Could not reach {url}: {_short(exc)}.", url=url, fix=TRY_AGAIN
-        ) from exc
+        failed = _short(exc)
+    if failed is not None:  # outside the except: not chained to the requests error
+        raise DownloadError(f"Could not reach {url}: {failed}.", url=url, fix=TRY_AGAIN)
     body = response.text.strip()
     if response.status_code == 303 and body.startswith("gs://"):
         return str(body)

@@ -5,7 +5,7 @@ For the handle ``h`` the cache root holds (``docs/compatibility.md``):
 - ``K/`` where ``K = sha1(h)`` (:func:`cache_key`): the SavedModel files;
 - ``K.lock``: ``"<hostname>.<pid>.<uid>"`` while a process downloads it;
 - ``K.<uid>.tmp/``: where that process extracts before renaming onto ``K/``;
-- ``K.descriptor.txt``: which handle ``K`` is, when and who downloaded it.
+- ``K.descriptor.txt``: which handle ``K`` is (redacted), when and who downloaded it.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ import hashlib
 import os
 import re
 import socket
+
+from hubmagic.core.redact import redact
 
 LOCK_SUFFIX = ".lock"
 TMP_SUFFIX = ".tmp"
@@ -47,9 +49,13 @@ class CacheNames:
 
 
 def descriptor_text(raw: str) -> str:
-    """The descriptor exactly as tensorflow_hub writes it (nothing reads it but humans)."""
+    """The descriptor as tensorflow_hub writes it (nothing reads it but humans).
+
+    The handle is redacted (:func:`hubmagic.core.redact.redact`): a password or
+    a signature in it is not written to the cache.
+    """
     return (
-        f"Module: {raw}\nDownload Time: {datetime.datetime.today()}\n"
+        f"Module: {redact(raw)}\nDownload Time: {datetime.datetime.today()}\n"
         f"Downloader Hostname: {socket.gethostname()} (PID:{os.getpid()})"
     )
 

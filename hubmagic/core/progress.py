@@ -7,6 +7,10 @@ never slow a download; every other kind of event is always delivered.
 
 A callback that raises aborts the resolve (the cache is cleaned up as for any
 other failure): that is how a UI offers a "cancel" button.
+
+An event's handle and message are redacted (:func:`hubmagic.core.redact.redact`):
+no password or URL signature reaches a progress view; its ``key`` still names
+the cache entry of the handle as given.
 """
 
 from __future__ import annotations
@@ -16,6 +20,9 @@ import enum
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+
+from hubmagic.core.names import cache_key
+from hubmagic.core.redact import redact
 
 
 class Phase(str, enum.Enum):
@@ -36,7 +43,7 @@ class ProgressEvent:
     """One step of one resolve.
 
     Attributes:
-        handle: the handle being resolved, as given.
+        handle: the handle being resolved, as given but redacted.
         phase: what is happening.
         bytes_done: bytes received so far (compressed, as on the wire).
         total: bytes expected in all, when the server said so.
@@ -47,6 +54,8 @@ class ProgressEvent:
         waited: for WAITING, seconds spent waiting so far.
         path: for DONE, the SavedModel folder.
         from_cache: for DONE, whether nothing had to be downloaded.
+        key: the cache key of the handle as given (``sha1``); empty when the
+            event was built by hand, then :attr:`cache_key` computes it.
     """
 
     handle: str
@@ -59,6 +68,12 @@ class ProgressEvent:
     waited: float = 0.0
     path: str | None = None
     from_cache: bool = False
+    key: str = ""
+
+    @property
+    def cache_key(self) -> str:
+        """The cache entry this event is about."""
+        return self.key or cache_key(self.handle)
 
     @property
     def fraction(self) -> float | None:
@@ -103,6 +118,12 @@ class ProgressReporter:
     bytes_done: int = 0
     _start: float = field(default_factory=time.monotonic)
     _last_emit: float = -1e9
+    _shown: str = ""
+    _key: str = ""
+
+    def __post_init__(self) -> None:
+        self._shown = redact(self.handle)
+        self._key = cache_key(self.handle)
 
     @property
     def elapsed(self) -> float:
@@ -113,12 +134,15 @@ class ProgressReporter:
         if self.callback is None and not _listeners:
             return
         self._last_emit = time.monotonic()
+        message = fields.pop("message", "")
         event = ProgressEvent(
-            handle=self.handle,
+            handle=self._shown,
             phase=phase,
             bytes_done=self.bytes_done,
             total=self.total,
             elapsed=self.elapsed,
+            message=redact(str(message)),
+            key=self._key,
             **fields,  # type: ignore[arg-type]
         )
         for listener in tuple(_listeners):

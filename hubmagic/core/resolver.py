@@ -18,6 +18,8 @@ is extracted into a local staging folder and ``publish`` uploads it (see
 from __future__ import annotations
 
 import contextlib
+import os
+import shutil
 import sys
 import threading
 import time
@@ -28,7 +30,15 @@ from typing import IO, cast
 
 from hubmagic.core import config, gcs
 from hubmagic.core import handle as handles
-from hubmagic.core.errors import CacheError, Fix, HubmagicError, NotASavedModelError, OfflineError
+from hubmagic.core.errors import (
+    ArchiveError,
+    CacheError,
+    Fix,
+    HubmagicError,
+    NotASavedModelError,
+    OfflineError,
+    UnsafeArchiveError,
+)
 from hubmagic.core.extract import extract_tar
 from hubmagic.core.handle import Handle, HandleKind
 from hubmagic.core.local_store import LocalStore
@@ -36,6 +46,7 @@ from hubmagic.core.lock import CacheLock
 from hubmagic.core.names import descriptor_text
 from hubmagic.core.progress import Phase, ProgressCallback, ProgressReporter
 from hubmagic.core.readahead import ReadAhead, Source
+from hubmagic.core.redact import redact
 from hubmagic.core.savedmodel import find_problem
 from hubmagic.core.store import Store
 from hubmagic.core.stores import open_store
@@ -229,8 +240,8 @@ def _cached_download(
             repaired = problem
             warnings.warn(
                 CacheRepairWarning(
-                    f"The cached copy of {h.raw} in {folder} {problem} (a partial or damaged "
-                    "download); downloading it again."
+                    f"The cached copy of {redact(h.raw)} in {folder} {problem} (a partial or "
+                    "damaged download); downloading it again."
                 ),
                 stacklevel=4,
             )
@@ -278,21 +289,49 @@ def _download_into(
     """Streams the handle's archive into ``dest``; returns the bytes received.
 
     ``on_file`` is called with (relative path, size) before each file is written.
+    An HTTP download that resumed and then does not extract got different bytes
+    on resume (the file changed, or a proxy without ETag): ``dest`` is emptied
+    and the archive downloaded once more from byte 0, saying so in a RETRYING
+    event; a second such failure is an :class:`ArchiveError` in those terms.
     """
     assert h.download_url is not None
-    stream: Source
-    if h.kind is HandleKind.GCS_ARCHIVE:
-        stream = gcs.open_archive(h.download_url, reporter)
-    else:
-        from hubmagic.core.http import HttpArchiveStream
+    from hubmagic.core import http
 
-        stream = HttpArchiveStream(h.download_url, reporter=reporter).open()
-    reporter.emit(Phase.STARTED, message=f"downloading {h.download_url}")
-    with contextlib.closing(ReadAhead(stream)) as ahead, _quick_thread_switches():
-        extract_tar(
-            cast(IO[bytes], ahead), dest, max_bytes=config.max_extract_bytes(), on_file=on_file
-        )
-    return reporter.bytes_done
+    earlier = 0  # bytes received by an attempt given up on
+    for again in (False, True):
+        stream: Source
+        if h.kind is HandleKind.GCS_ARCHIVE:
+            stream = gcs.open_archive(h.download_url, reporter)
+        else:
+            stream = http.HttpArchiveStream(h.download_url, reporter=reporter).open()
+        reporter.emit(Phase.STARTED, message=f"downloading {h.download_url}")
+        try:
+            with contextlib.closing(ReadAhead(stream)) as ahead, _quick_thread_switches():
+                extract_tar(
+                    cast(IO[bytes], ahead),
+                    dest,
+                    max_bytes=config.max_extract_bytes(),
+                    on_file=on_file,
+                )
+        except ArchiveError as exc:
+            if isinstance(exc, UnsafeArchiveError) or not getattr(stream, "resumed", 0):
+                raise
+            if again:
+                raise http.resumed_differently_error(h.download_url) from None
+            reporter.emit(Phase.RETRYING, message=http.RESUMED_DIFFERENTLY)
+            for name in os.listdir(dest):
+                if name.startswith(".hubmagic-"):
+                    continue  # the lock holder's own files (its heartbeat), not the archive's
+                path = os.path.join(dest, name)
+                if os.path.isdir(path) and not os.path.islink(path):
+                    shutil.rmtree(path)
+                else:
+                    os.remove(path)
+            earlier += reporter.bytes_done
+            reporter.bytes_done = 0
+            continue
+        break
+    return earlier + reporter.bytes_done
 
 
 _switch_lock = threading.Lock()

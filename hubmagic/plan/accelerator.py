@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Mapping
 
+from hubmagic.core.units import plural
 from hubmagic.plan.runtime import Accelerator, Evidence
 
 # Signals of the accelerator, read from the environment and /dev, /sys (their
@@ -91,7 +92,7 @@ def _local_tpu_signals(
         (tpu_chips if device in TPU_PCI_DEVICE_IDS else other_google).append(device)
     if tpu_chips:
         found.append(
-            f"{len(tpu_chips)} Google TPU PCI device(s) (vendor {GOOGLE_PCI_VENDOR}, "
+            f"{plural(len(tpu_chips), 'Google TPU PCI device')} (vendor {GOOGLE_PCI_VENDOR}, "
             f"device {', '.join(sorted(set(tpu_chips)))})"
         )
     if other_google:
@@ -99,9 +100,10 @@ def _local_tpu_signals(
             f"{d} ({_KNOWN_GOOGLE_PCI_DEVICES[d]})" if d in _KNOWN_GOOGLE_PCI_DEVICES else d
             for d in sorted(set(other_google))
         )
+        kind = "Google PCI devices" if len(set(other_google)) > 1 else "Google PCI device"
+        verb = "are not TPU chips" if len(set(other_google)) > 1 else "is not a TPU chip"
         notes.append(
-            f"Google PCI device(s) {named} are not TPU chips: vendor {GOOGLE_PCI_VENDOR} "
-            "alone is on every Compute Engine VM"
+            f"{kind} {named} {verb}: vendor {GOOGLE_PCI_VENDOR} alone is on every Compute Engine VM"
         )
 
     if env.get(TPU_ACCELERATOR_TYPE):

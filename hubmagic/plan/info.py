@@ -20,6 +20,7 @@ from typing import Any, Generic, TypeVar
 from hubmagic.core import config, session
 from hubmagic.core.errors import Fix, HubmagicError
 from hubmagic.core.records import jsonable
+from hubmagic.core.redact import redact_data, redact_optional
 
 T = TypeVar("T")
 
@@ -50,7 +51,7 @@ class Section(Generic[T]):
 
 @dataclass(frozen=True)
 class SettingsInfo:
-    """The settings in force, as hubmagic and tensorflow_hub read them now."""
+    """The settings in force, as hubmagic and tensorflow_hub read them now (redacted)."""
 
     cache_dir: str
     cache_dir_is_default: bool
@@ -131,7 +132,7 @@ class InfoReport:
         else:
             out["versions"] = _error_dict(self.versions)
         out["cache"] = jsonable(self.cache.value) if self.cache.ok else _error_dict(self.cache)
-        return out
+        return redact_data(out)
 
 
 def _error_dict(section: Section[Any]) -> dict[str, object]:
@@ -183,7 +184,7 @@ def settings_info() -> SettingsInfo:
         load_format=load_format,
         models_from=models_from(cache_dir, load_format, probe),
         io_device=session.state.io_device,
-        endpoint=config.endpoint(),
+        endpoint=redact_optional(config.endpoint()),
         offline=config.offline(),
     )
 

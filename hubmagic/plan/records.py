@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from hubmagic.core import config
 from hubmagic.core.errors import Fix, Front
+from hubmagic.core.redact import redact, redact_data
 from hubmagic.core.units import plural
 from hubmagic.plan.runtime import Runtime
 
@@ -142,25 +143,31 @@ class SetupPlan:
         if self.warnings:
             lines.append("Warnings:")
             lines.extend(f"  ! {warning}" for warning in self.warnings)
-        return "\n".join(lines)
+        # The endpoint's password stays in env (applying needs it), never in the text.
+        return redact("\n".join(lines))
 
     def to_dict(self) -> dict[str, object]:
-        """The plan as JSON-ready data (``hubmagic setup --json``, which adds ``exports``)."""
-        return {
-            "mode": self.mode,
-            "cache_dir": self.cache_dir,
-            "load_format": self.load_format,
-            "io_device": self.io_device,
-            "endpoint": self.endpoint,
-            "models_from": self.models_from,
-            "env": dict(self.env),
-            "reasons": list(self.reasons),
-            "warnings": list(self.warnings),
-            "problems": [problem.to_dict() for problem in self.problems],
-            "runtime": self.runtime.summary,
-            "ok": self.ok,
-            "applied": self.applied,
-        }
+        """The plan as JSON-ready data (``hubmagic setup --json``, which adds ``exports``).
+
+        Redacted like :meth:`describe`: ``env`` here is for reading, not applying.
+        """
+        return redact_data(
+            {
+                "mode": self.mode,
+                "cache_dir": self.cache_dir,
+                "load_format": self.load_format,
+                "io_device": self.io_device,
+                "endpoint": self.endpoint,
+                "models_from": self.models_from,
+                "env": dict(self.env),
+                "reasons": list(self.reasons),
+                "warnings": list(self.warnings),
+                "problems": [problem.to_dict() for problem in self.problems],
+                "runtime": self.runtime.summary,
+                "ok": self.ok,
+                "applied": self.applied,
+            }
+        )
 
 
 def is_gcs(path: str) -> bool:

@@ -15,6 +15,7 @@ from typing import Literal, get_args
 
 from hubmagic.core import config
 from hubmagic.core.errors import InvalidSettingError
+from hubmagic.core.redact import redact_optional
 
 Platform = Literal[
     "local", "colab", "colab-enterprise", "kaggle", "vertex-workbench", "sagemaker", "databricks"
@@ -108,11 +109,11 @@ class Settings:
     endpoint: str | None = None
 
     def items(self) -> tuple[tuple[str, str | None], ...]:
-        """``(variable name, value)`` pairs, in display order."""
+        """``(variable name, value)`` pairs, in display order (redacted: for showing)."""
         return (
             (config.TFHUB_CACHE_DIR, self.cache_dir),
             (config.TFHUB_MODEL_LOAD_FORMAT, self.load_format),
-            (config.HUBMAGIC_ENDPOINT, self.endpoint),
+            (config.HUBMAGIC_ENDPOINT, redact_optional(self.endpoint)),
         )
 
 

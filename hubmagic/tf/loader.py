@@ -25,6 +25,7 @@ from hubmagic.core.errors import (
 from hubmagic.core.handle import parse as parse_handle
 from hubmagic.core.local_store import LocalStore
 from hubmagic.core.progress import ProgressCallback
+from hubmagic.core.redact import redact
 from hubmagic.core.resolver import Resolved, resolve_model
 from hubmagic.core.units import format_bytes, format_duration
 from hubmagic.plan.decide import check_io_device
@@ -70,7 +71,7 @@ class Loaded:
             f" (waited {format_duration(r.waited_seconds)} for a lock)" if r.waited_seconds else ""
         )
         return (
-            f"{r.handle}: {origin}{size}; resolve {format_duration(r.seconds)}{waited}, "
+            f"{redact(r.handle)}: {origin}{size}; resolve {format_duration(r.seconds)}{waited}, "
             f"{self.loader} {format_duration(self.load_seconds)}{device}"
         )
 

@@ -29,7 +29,6 @@ from hubmagic.core import actions, config, plans
 from hubmagic.core.actions import VerifyReport
 from hubmagic.core.cache import CacheInfo, scan_cache
 from hubmagic.core.errors import HubmagicError
-from hubmagic.core.handle import cache_key
 from hubmagic.core.plans import DeletePlan, DeleteResult
 from hubmagic.core.progress import Phase, ProgressEvent, add_listener, remove_listener
 from hubmagic.ui.cache_row import CacheRow
@@ -263,7 +262,7 @@ class CachePanel(TextRepr, widgets.VBox):  # type: ignore[misc]
 
     def on_event(self, event: ProgressEvent) -> None:
         """A progress listener: shows a running download; rescans when one ends."""
-        key = cache_key(event.handle)
+        key = event.cache_key
         with self._lock:
             if event.phase in FINAL_PHASES:
                 was_live = self._live.pop(key, None) is not None

@@ -6,6 +6,7 @@ import io
 import itertools
 import os
 import tarfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,8 +20,10 @@ from hubmagic.core.errors import (
     HttpError,
     ModelNotFoundError,
 )
+from hubmagic.core.http import RESUMED_DIFFERENTLY
 from hubmagic.core.progress import Phase, ProgressEvent
-from tests.faulty_server import Fault, FaultyServer
+from hubmagic.ui.wording import phase_text
+from tests.faulty_server import OK, Fault, FaultyServer
 from tests.snapshot import snapshot
 
 
@@ -184,7 +187,7 @@ def test_server_that_keeps_stalling_is_a_clear_error(
 ) -> None:
     monkeypatch.setenv("HUBMAGIC_READ_TIMEOUT", "0.3")
     server = serve(big_archive, [Fault(stall_after=0)] * 5)
-    with pytest.raises(DownloadError, match=r"after 3 attempts: .*timed out"):
+    with pytest.raises(DownloadError, match=r"after 3 attempts: waiting for the server"):
         hubmagic.resolve(handle_of(server), cache_dir=cache)
 
 
@@ -248,3 +251,94 @@ def test_progress_events_are_ordered_throttled_and_total(
     assert counts == sorted(counts)
     assert events[-1].bytes_done == events[-1].total == len(big_archive)
     assert all(e.fraction is not None and 0 <= e.fraction <= 1 for e in downloading)
+
+
+def test_a_silent_server_is_given_up_on_after_the_stall_timeout(
+    serve: type[FaultyServer],
+    big_archive: bytes,
+    cache: str,
+    untouched: None,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # 50 retries of a 0.4 s read timeout would take 20 s: the deadline ends it at 1.5 s.
+    monkeypatch.setenv("HUBMAGIC_READ_TIMEOUT", "0.4")
+    monkeypatch.setenv("HUBMAGIC_RETRIES", "50")
+    monkeypatch.setenv("HUBMAGIC_STALL_TIMEOUT", "1.5")
+    server = serve(big_archive, [Fault(silent=True)] * 60)
+    events: list[ProgressEvent] = []
+    start = time.monotonic()
+    with pytest.raises(DownloadError) as info:
+        hubmagic.resolve(handle_of(server), cache_dir=cache, progress=events.append)
+    assert time.monotonic() - start < 12  # generous: the point is far below 20 s
+    message = info.value.message
+    assert message.startswith("The server sent nothing for ")
+    assert "past HUBMAGIC_STALL_TIMEOUT (1.5 s)" in message and "\n" not in message
+    assert info.value.fix is not None and "HUBMAGIC_STALL_TIMEOUT" in info.value.fix.text
+    assert len(server.requests) < 10
+    waits = [e for e in events if e.phase is Phase.RETRYING]
+    assert waits
+    assert all(e.message.startswith("waiting for the server (no byte for ") for e in waits)
+    assert "waiting for the server (no byte for" in phase_text(waits[0])
+
+
+def test_a_silence_shorter_than_the_stall_timeout_is_waited_out(
+    serve: type[FaultyServer],
+    big_archive: bytes,
+    cache: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HUBMAGIC_READ_TIMEOUT", "0.3")
+    monkeypatch.setenv("HUBMAGIC_STALL_TIMEOUT", "30")
+    server = serve(big_archive, [Fault(silent=True), Fault(silent=True)])
+    path = hubmagic.resolve(handle_of(server), cache_dir=cache)
+    assert (Path(path) / "saved_model.pb").exists()
+    assert len(server.requests) == 3
+
+
+def changed(data: bytes) -> bytes:
+    """Other bytes of the same length: what a changed file or a bad proxy resumes with."""
+    return bytes(b ^ 0x5A for b in data)
+
+
+def test_a_resume_with_different_bytes_downloads_again_from_the_start(
+    serve: type[FaultyServer], big_archive: bytes, fake_models_dir: Path, cache: str
+) -> None:
+    cut = len(big_archive) // 3
+    server = serve(
+        big_archive, [Fault(reset_after=cut)], resume_payload=changed(big_archive), etag=False
+    )
+    events: list[ProgressEvent] = []
+    path = hubmagic.resolve(handle_of(server), cache_dir=cache, progress=events.append)
+    ranges = [r["range"] for r in server.requests]
+    assert len(ranges) == 3 and ranges[0] is None and ranges[1] and ranges[2] is None
+    original = fake_models_dir / "google/big/1"
+    for name in ("saved_model.pb", "variables/variables.data-00000-of-00001"):
+        assert (Path(path) / name).read_bytes() == (original / name).read_bytes()
+    restarts = [e for e in events if e.message == RESUMED_DIFFERENTLY]
+    assert len(restarts) == 1 and restarts[0].phase is Phase.RETRYING
+    assert phase_text(restarts[0]) == (
+        "retrying after the server sent different bytes on resume; downloading again from the start"
+    )
+    assert events[-1].phase is Phase.DONE and events[-1].bytes_done == len(big_archive)
+    assert not any("Error -" in e.message or "deflate" in e.message for e in events)
+
+
+def test_a_second_resume_with_different_bytes_fails_in_plain_words(
+    serve: type[FaultyServer], big_archive: bytes, cache: str, untouched: None
+) -> None:
+    cut = len(big_archive) // 3
+    server = serve(
+        big_archive,
+        [Fault(reset_after=cut), OK, Fault(reset_after=cut)],
+        resume_payload=changed(big_archive),
+        etag=False,
+    )
+    events: list[ProgressEvent] = []
+    with pytest.raises(ArchiveError) as info:
+        hubmagic.resolve(handle_of(server), cache_dir=cache, progress=events.append)
+    message = info.value.message
+    assert message.startswith("The server sent different bytes on resume twice for http://")
+    assert "\n" not in message and "deflate" not in message and "Error -" not in message
+    assert info.value.__cause__ is None
+    assert [e.message for e in events].count(RESUMED_DIFFERENTLY) == 1
+    assert len(server.requests) == 4

@@ -193,9 +193,9 @@ ROWS = [
         {
             "accelerator": [
                 "VFIO device groups /dev/vfio/0",
-                "1 Google TPU PCI device(s)",
+                "1 Google TPU PCI device",
                 "TPU_ACCELERATOR_TYPE='v5litepod-1'",
-                "0x0042 (gVNIC network card) are not TPU chips",
+                "0x0042 (gVNIC network card) is not a TPU chip",
             ],
             "tensorflow": ["none of tensorflow, tensorflow-cpu"],
         },
@@ -261,7 +261,7 @@ ROWS = [
         {
             "accelerator": [
                 "TPU device files /dev/accel0",
-                "4 Google TPU PCI device(s)",
+                "4 Google TPU PCI devices",
                 "TPU_NAME='local'",
                 "not a remote worker",
             ]
@@ -380,7 +380,7 @@ ROWS = [
         "none",
         "cpu",
         None,
-        {"accelerator": ["unreadable", "not TPU chips"]},
+        {"accelerator": ["unreadable", "is not a TPU chip"]},
     ),
     ("shell-with-a-kernel-trait", Facts(shell=TraitShell()), "local", "kernel", "cpu", None, {}),
     (
