@@ -86,8 +86,16 @@ def test_a_file_as_cache_folder_says_it_is_a_file(
     ]
 
 
-def test_a_cache_folder_that_does_not_exist_is_an_error(shell: Shell) -> None:
-    assert _usage_error(shell, "hub_cache", "ls --cache /proc/nope") == [
+@pytest.mark.parametrize(
+    ("name", "line"),
+    [
+        ("hub_cache", "ls --cache /proc/nope"),
+        ("hub_cache", "clear --yes --cache /proc/nope"),
+        ("hub_panel", "--cache /proc/nope"),
+    ],
+)
+def test_a_cache_folder_that_does_not_exist_is_an_error(shell: Shell, name: str, line: str) -> None:
+    assert _usage_error(shell, name, line) == [
         "The cache folder /proc/nope does not exist.",
         "fix: Check the path, or leave the cache option out to use the default cache.",
     ]
