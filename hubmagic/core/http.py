@@ -253,7 +253,7 @@ class HttpArchiveStream(io.RawIOBase):
 
     def _wait_before_retry(self, attempt: int, reason: str, delay: float | None = None) -> None:
         quiet = time.monotonic() - self._last_byte
-        if quiet + (delay or 0.0) >= self._stall:
+        if quiet >= self._stall:
             last = "" if reason.startswith(WAITING) else f"; the last attempt: {reason}"
             raise DownloadError(
                 f"The server sent nothing for {format_duration(quiet)} "
