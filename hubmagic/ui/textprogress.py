@@ -217,9 +217,9 @@ class TextProgress:
         final = event.phase in FINAL_PHASES
         with _lock:
             board = _board(self._stream or sys.stdout, self._mode)
-            if hidden:
-                board.rows.pop((id(self), handle), None)
-                board.draw([])
+            if hidden:  # a cache hit, not shown: only its row (if it had one) goes
+                if board.rows.pop((id(self), handle), None) is not None:
+                    board.draw([])
             else:
                 board.update(
                     self, handle, line, phase_change_line(event) if changed else None, final

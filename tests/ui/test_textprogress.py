@@ -362,3 +362,10 @@ def test_two_hub_loads_in_threads_print_whole_lines(
         assert mine[0].startswith(f"{handle}: connecting to "), out
         assert any(line.startswith(f"{handle}: done in ") for line in mine), out
         assert any(f"{handle}: downloaded " in line and "hub.load" in line for line in mine), out
+
+
+def test_a_hidden_cache_hit_writes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TERM", "xterm")
+    with _terminal() as (tty, shown):
+        TextProgress(tty, show_hits=False)(_event("hub/a/1", Phase.DONE, from_cache=True))
+    assert shown == [""]
