@@ -138,8 +138,8 @@ def load_model(
     started = time.monotonic()
     try:
         model, loader = _load(resolved.path, keras, signature, output_key, tags, trainable, device)
-    except HubmagicError:
-        raise
+    except (HubmagicError, ImportError, MemoryError, RecursionError):
+        raise  # ours already; a broken install or no memory is not the model's fault
     except Exception as exc:  # what TensorFlow raises: one line and a fix, the original kept
         raise _load_failure(exc, handle, tags, device) from exc
     size = None if resolved.path.startswith("gs://") else LocalStore(resolved.path).tree_size("")
