@@ -28,6 +28,7 @@ COLAB_RELEASE_TAG = "COLAB_RELEASE_TAG"  # set in every Colab runtime
 HUBMAGIC_ENDPOINT = "HUBMAGIC_ENDPOINT"
 HUBMAGIC_OFFLINE = "HUBMAGIC_OFFLINE"
 HUBMAGIC_LOCK_TIMEOUT = "HUBMAGIC_LOCK_TIMEOUT"
+HUBMAGIC_HEARTBEAT_INTERVAL = "HUBMAGIC_HEARTBEAT_INTERVAL"
 HUBMAGIC_MAX_EXTRACT_BYTES = "HUBMAGIC_MAX_EXTRACT_BYTES"
 HUBMAGIC_CONNECT_TIMEOUT = "HUBMAGIC_CONNECT_TIMEOUT"
 HUBMAGIC_READ_TIMEOUT = "HUBMAGIC_READ_TIMEOUT"
@@ -48,6 +49,9 @@ LOAD_FORMATS = (COMPRESSED, UNCOMPRESSED, AUTO)
 # from its holder (compressed_module_resolver.LOCK_FILE_TIMEOUT_SEC). We keep
 # that rule for holders on other hosts, where we cannot tell if they are alive.
 DEFAULT_LOCK_TIMEOUT_S = 600.0
+# A hubmagic holder rewrites its heartbeat this often; a hubmagic waiter on another
+# host takes its lock over after 4.5 silent beats (45 s: core/lock.py).
+DEFAULT_HEARTBEAT_INTERVAL_S = 10.0
 DEFAULT_MAX_EXTRACT_BYTES = 64 * 1024**3
 DEFAULT_CONNECT_TIMEOUT_S = 15.0
 DEFAULT_READ_TIMEOUT_S = 60.0
@@ -205,6 +209,13 @@ def _float_setting(name: str, default: float, environ: Mapping[str, str] | None)
 
 def lock_timeout(environ: Mapping[str, str] | None = None) -> float:
     return _float_setting(HUBMAGIC_LOCK_TIMEOUT, DEFAULT_LOCK_TIMEOUT_S, environ)
+
+
+def heartbeat_interval(environ: Mapping[str, str] | None = None) -> float:
+    """Seconds between a holder's heartbeats: ``HUBMAGIC_HEARTBEAT_INTERVAL``, at most a
+    quarter of ``HUBMAGIC_LOCK_TIMEOUT`` (so a tensorflow_hub waiter sees progress too)."""
+    interval = _float_setting(HUBMAGIC_HEARTBEAT_INTERVAL, DEFAULT_HEARTBEAT_INTERVAL_S, environ)
+    return min(interval, lock_timeout(environ) / 4)
 
 
 def connect_timeout(environ: Mapping[str, str] | None = None) -> float:

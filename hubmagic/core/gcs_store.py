@@ -26,13 +26,16 @@ How GCS differs from a file system, and what this store does about it:
 - **Progress while the download is local**: a waiting worker on another host
   judges a holder by its lock content and the size of ``<key>.<uid>.tmp/``
   (tensorflow_hub's inactivity rule), but extraction happens on the holder's
-  disk, and one big file is uploaded only once it is whole. So while it
-  downloads, the holder rewrites a small heartbeat object
-  ``<key>.<uid>.tmp/.hubmagic-heartbeat`` one byte longer (1 to 997 bytes,
-  then again: a size that only alternated could look unchanged to a waiter
-  polling at twice the beat) every ``min(60 s, HUBMAGIC_LOCK_TIMEOUT / 4)``:
-  both hubmagic and tensorflow_hub see the tmp size change and keep waiting.
-  It is never copied into the entry and goes with the tmp objects.
+  disk, and one big file is uploaded only once it is whole. So from
+  ``make_folder`` until the copy is done, the holder's
+  :class:`~hubmagic.core.lock.Heartbeat` rewrites a small object
+  ``<key>.<uid>.tmp/.hubmagic-heartbeat`` (one byte longer each beat, every
+  ``HUBMAGIC_HEARTBEAT_INTERVAL``): tensorflow_hub sees the tmp size change and
+  keeps waiting, and a hubmagic waiter takes the lock of a holder whose
+  heartbeat went silent over in 45 s, not 10 minutes (rules and guarantee:
+  :mod:`hubmagic.core.lock`). It is never copied into the entry and goes with
+  the tmp objects; the lock is checked once more before the first copy into
+  ``<key>/`` and before each copy, so a holder that lost its lock copies nothing.
 - **Last used**: :meth:`GcsStore.touch` does nothing (a write per cache hit
   costs a round trip and needs write access); "last used" is the newest
   ``updated`` time of the entry's objects, i.e. when it was written.
@@ -50,19 +53,17 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from hubmagic.core import config, gcs
-from hubmagic.core.errors import Fix, GcsError
-from hubmagic.core.gcs_workers import Heartbeat, Pipeline, run_parallel
+from hubmagic.core.errors import CacheError, Fix, GcsError
+from hubmagic.core.gcs_workers import Pipeline, run_parallel
 from hubmagic.core.local_store import LocalStore
 from hubmagic.core.names import TMP_SUFFIX, CacheNames
 from hubmagic.core.savedmodel import GRAPH_FILES
-from hubmagic.core.store import Item
+from hubmagic.core.store import Item, TmpGuard
 from hubmagic.core.units import plural
 
 UPLOAD_CHUNK = 16 * 1024 * 1024
 """Chunk of resumable uploads; files above it are uploaded in resumable chunks."""
 
-HEARTBEAT = ".hubmagic-heartbeat"
-"""Name, inside a tmp prefix, of the object that shows a download is alive."""
 _clients: dict[str, Any] = {}
 _clients_lock = threading.Lock()
 
@@ -111,7 +112,7 @@ class GcsStore(CacheNames):
         self.root = f"gs://{self.bucket_name}/{prefix}" if prefix else f"gs://{self.bucket_name}"
         self._staging_dir = staging_dir
         self._staged: dict[str, str] = {}  # tmp name -> its local staging folder
-        self._beats: dict[str, Heartbeat] = {}  # tmp name -> its heartbeat
+        self._guards: dict[str, TmpGuard] = {}  # tmp name -> its holder's heartbeat
         self._pipes: dict[str, Pipeline] = {}  # tmp name -> its uploads so far
 
     def __repr__(self) -> str:
@@ -283,9 +284,9 @@ class GcsStore(CacheNames):
 
     def remove_tree(self, name: str) -> bool:
         """Deletes object ``name``, every object below ``name/`` and our local staging of it."""
-        beat = self._beats.pop(name, None)
-        if beat is not None:
-            beat.stop()
+        guard = self._guards.pop(name, None)
+        if guard is not None:
+            guard.stop()  # no beat may recreate an object below name/
         pipe = self._pipes.pop(name, None)
         if pipe is not None:
             pipe.close()  # no upload may land after the deletions below
@@ -348,10 +349,16 @@ class GcsStore(CacheNames):
         root = self._staging_dir or tempfile.gettempdir()
         staged = tempfile.mkdtemp(prefix=f"hubmagic-{name}-", dir=root)
         self._staged[name] = staged
-        interval = max(0.25, min(60.0, config.lock_timeout() / 4))
-        blob = self._bucket.blob(f"{self._object(name)}/{HEARTBEAT}")
-        self._beats[name] = Heartbeat(blob, interval)
         return staged
+
+    def guard(self, tmp: str, guard: TmpGuard) -> None:
+        """The heartbeat of download ``tmp`` (started by the lock once the folder is made).
+
+        It keeps beating through the uploads and copies of :meth:`publish`
+        (one big file, or a slow copy, shows no other progress), is checked
+        before the copies, and is stopped before the tmp objects are deleted.
+        """
+        self._guards[tmp] = guard
 
     def _upload(self, tmp: str, rel: str) -> None:
         blob = self._bucket.blob(f"{self._object(tmp)}/{rel}", chunk_size=UPLOAD_CHUNK)
@@ -388,9 +395,7 @@ class GcsStore(CacheNames):
         """
         staged = self._staged[tmp]
         local = LocalStore(staged).folder_files("") or {}
-        beat = self._beats.pop(tmp, None)
-        if beat is not None:
-            beat.stop()  # from here on, the uploads themselves change the tmp size
+        guard = self._guards.get(tmp)
         total = sum(local.values())
         say = report or (lambda message: None)
         bucket = self._bucket
@@ -417,6 +422,8 @@ class GcsStore(CacheNames):
             raise self._error(exc, tmp, "upload the model to") from exc
         if self.folder_files(name):
             return False  # only a writer that ignored our lock gets here
+        if guard is not None:
+            guard.check()  # fencing: a holder that lost its lock copies nothing
 
         say(f"copying {plural(len(local), 'file')} to {self.path(name)}")
         graphs = [rel for rel in local if rel in GRAPH_FILES]
@@ -425,6 +432,8 @@ class GcsStore(CacheNames):
         copied_lock = threading.Lock()
 
         def copy(rel: str) -> None:
+            if guard is not None and guard.lost:
+                guard.check()  # raises: a beat found the lock taken over
             source = bucket.blob(f"{self._object(tmp)}/{rel}")
             target = bucket.blob(f"{self._object(name)}/{rel}")
             with copied_lock:
@@ -439,6 +448,8 @@ class GcsStore(CacheNames):
         except self._errors() as exc:
             with contextlib.suppress(GcsError):
                 self._delete(copied)
+            if isinstance(exc, CacheError):
+                raise  # the lock check: it says what happened itself
             raise self._error(exc, name, "copy the model into") from exc
         self.remove_tree(tmp)
         return True

@@ -1,48 +1,20 @@
-"""The background work of filling a ``gs://`` cache: heartbeat, upload pipeline, parallel jobs.
+"""The background work of filling a ``gs://`` cache: upload pipeline, parallel jobs.
 
-Used by :class:`~hubmagic.core.gcs_store.GcsStore` (see its module doc for why
-a holder heartbeats and how files are uploaded while later ones are extracted).
+Used by :class:`~hubmagic.core.gcs_store.GcsStore` (see its module doc for how
+files are uploaded while later ones are extracted). The holder's heartbeat,
+which both stores use, is :class:`hubmagic.core.lock.Heartbeat`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from typing import Any
 
-from hubmagic.core import gcs
 from hubmagic.core.errors import GcsError
 
 WORKERS = 8
 """Parallel uploads, copies and deletions (the client's connection pool holds 10)."""
-
-
-class Heartbeat:
-    """Rewrites ``<tmp>/.hubmagic-heartbeat`` with a new size every ``interval`` seconds."""
-
-    def __init__(self, blob: Any, interval: float) -> None:
-        self._blob = blob
-        self._interval = interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="hubmagic-heartbeat", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        beat = 0
-        while True:
-            # A missed beat only risks a take-over after the full timeout; the
-            # download itself reports real errors.
-            with contextlib.suppress(Exception):
-                self._blob.upload_from_string(b"." * (1 + beat % 997), **gcs.call_options())
-            beat += 1
-            if self._stop.wait(self._interval):
-                return
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=30)
 
 
 class Pipeline:

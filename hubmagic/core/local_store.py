@@ -16,9 +16,9 @@ import uuid
 from collections.abc import Callable
 
 from hubmagic.core.errors import CacheError, Fix
-from hubmagic.core.names import KEY_PATTERN, TMP_SUFFIX, CacheNames
+from hubmagic.core.names import HEARTBEAT_FILE, KEY_PATTERN, TMP_SUFFIX, CacheNames
 from hubmagic.core.savedmodel import GRAPH_FILES
-from hubmagic.core.store import Item, cache_error, walk
+from hubmagic.core.store import Item, TmpGuard, cache_error, walk
 
 _TOUCH_EVERY_S = 60.0
 _touched: dict[str, float] = {}  # folder -> when this process last marked it used
@@ -43,6 +43,7 @@ class LocalStore(CacheNames):
 
     def __init__(self, root: str) -> None:
         self.root = os.path.abspath(os.path.expanduser(root))
+        self._guards: dict[str, TmpGuard] = {}  # tmp name -> its holder's heartbeat
 
     def __repr__(self) -> str:
         return f"LocalStore({self.root!r})"
@@ -222,6 +223,9 @@ class LocalStore(CacheNames):
 
     def remove_tree(self, name: str) -> bool:
         """Removes folder (or file) ``name`` and all below it; False if already gone."""
+        guard = self._guards.pop(name, None)
+        if guard is not None:
+            guard.stop()  # no heartbeat may recreate the folder
         full = self.path(name)
         try:
             if os.path.isdir(full) and not os.path.islink(full):
@@ -277,8 +281,16 @@ class LocalStore(CacheNames):
     def publish(self, tmp: str, name: str, report: Callable[[str], None] | None = None) -> bool:
         """Renames folder ``tmp`` onto ``name``; False if ``name`` exists already.
 
-        ``report`` is unused here: a rename is instant.
+        ``report`` is unused here: a rename is instant. The heartbeat is stopped
+        and its file removed first (it is no part of the model), then the lock
+        is checked (``guard.check()``, raising when another process took it over).
         """
+        guard = self._guards.pop(tmp, None)
+        if guard is not None:
+            guard.stop()
+            guard.check()
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(self.path(tmp), HEARTBEAT_FILE))
         try:
             os.rename(self.path(tmp), self.path(name))
             return True
@@ -286,6 +298,11 @@ class LocalStore(CacheNames):
             if exc.errno in (errno.ENOTEMPTY, errno.EEXIST):
                 return False
             raise cache_error(exc, self.path(name), "move the download into") from exc
+
+    def guard(self, tmp: str, guard: TmpGuard) -> None:
+        """See :meth:`Store.guard <hubmagic.core.store.Store.guard>`: ``publish`` and
+        ``remove_tree`` stop it; a shared (NFS) folder's waiters watch the file it writes."""
+        self._guards[tmp] = guard
 
     def touch(self, name: str) -> None:
         """Marks ``name`` as just used (for least-recently-used pruning); best effort.

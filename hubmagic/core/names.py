@@ -23,8 +23,12 @@ TMP_SUFFIX = ".tmp"
 DESCRIPTOR_SUFFIX = ".descriptor.txt"
 KEY_PATTERN = re.compile(r"^([0-9a-f]{40})(?:\.(.*))?$")
 """A name at the cache root that belongs to an entry: its key, then what follows the dot."""
-TMP_TAIL = re.compile(r"^[0-9a-f]+\.tmp$")
-"""What follows ``K.`` in a tmp folder's name: ``<uid>.tmp``."""
+HEARTBEAT_UID_PREFIX = "hm"
+"""Starts the uid of a hubmagic holder that heartbeats (tensorflow_hub's are plain hex)."""
+HEARTBEAT_FILE = ".hubmagic-heartbeat"
+"""Name, inside a heartbeating holder's ``K.<uid>.tmp/``, of the file that shows it is alive."""
+TMP_TAIL = re.compile(r"^(?:hm)?[0-9a-f]+\.tmp$")
+"""What follows ``K.`` in a tmp folder's name: ``<uid>.tmp`` (uuid4 hex, or ``hm`` + hex)."""
 
 
 def cache_key(raw: str) -> str:

@@ -88,6 +88,20 @@ def walk(path: str) -> Iterator[tuple[str, os.stat_result]]:
                 yield name, st
 
 
+class TmpGuard(Protocol):
+    """What a holder's :class:`~hubmagic.core.lock.Heartbeat` offers the store (``Store.guard``)."""
+
+    lost: bool
+
+    def check(self) -> None:
+        """Raises :class:`CacheError` unless the lock is still ours (read now)."""
+        ...
+
+    def stop(self) -> None:
+        """Stops writing ``<tmp>/.hubmagic-heartbeat``; nothing is written after it returns."""
+        ...
+
+
 class Store(Protocol):
     """What the resolver and the cache scan need of a cache root.
 
@@ -126,7 +140,16 @@ class Store(Protocol):
         ...
 
     def publish(self, tmp: str, name: str, report: Callable[[str], None] | None = None) -> bool:
-        """Makes the folder made by ``make_folder(tmp)`` the entry ``name``; False if it exists."""
+        """Makes the folder made by ``make_folder(tmp)`` the entry ``name``; False if it exists.
+
+        With a guard for ``tmp`` (:meth:`guard`), ``guard.check()`` runs right
+        before the entry becomes visible: a holder that lost its lock publishes nothing.
+        """
+        ...
+
+    def guard(self, tmp: str, guard: TmpGuard) -> None:
+        """Ties download ``tmp``'s heartbeat to it: checked by ``publish``, stopped before
+        ``tmp`` is renamed or removed (a beat must not land in the entry or recreate ``tmp``)."""
         ...
 
     def touch(self, name: str) -> None: ...

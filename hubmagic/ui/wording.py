@@ -76,6 +76,24 @@ def short_handle(handle: str, width: int = 60) -> str:
     return handle if len(handle) <= width else "..." + handle[-(width - 3) :]
 
 
+def waiting_text(event: ProgressEvent, *, short: bool = True) -> str:
+    """A WAITING event: whom we wait for, for how long, and when we take the lock over.
+
+    The core's message is ``<whom, what it did so far>; <when we take over>``
+    (``hubmagic.core.lock.waiting_message``). ``short`` (a row's phase): ``waiting
+    for a lock held by vm-1:42 for 12 s; taking over in 33 s if ...``; else (a
+    text line) the whole message with the time waited after its first part.
+    """
+    who, _, when = event.message.partition("; ")
+    waited = f"for {format_duration(event.waited)}"
+    if short or not who:
+        holder = parse_holder(event.lock_holder or "").label
+        who = f"waiting for a lock held by {holder} {waited}"
+    else:
+        who = f"{who}, {waited}"
+    return f"{who}; {when}" if when else who
+
+
 def phase_text(event: ProgressEvent) -> str:
     """What a download is doing, in a few words (``done in 2.10 s``, ``waiting for ...``)."""
     phase = event.phase
@@ -86,8 +104,7 @@ def phase_text(event: ProgressEvent) -> str:
     if phase is Phase.FAILED:
         return "failed"
     if phase is Phase.WAITING:
-        holder = parse_holder(event.lock_holder or "").label
-        return f"waiting for a lock held by {holder} for {format_duration(event.waited)}"
+        return waiting_text(event)
     if phase is Phase.RETRYING:
         return f"retrying after {event.message}"
     return str((Phase.DOWNLOADING if phase is Phase.STARTED else phase).value)
@@ -127,7 +144,7 @@ def progress_line(event: ProgressEvent, rate: Rate) -> str:
     if event.phase is Phase.FAILED:
         return f"{name}: failed"
     if event.phase is Phase.WAITING:
-        return f"{name}: {event.message}, for {format_duration(event.waited)}"
+        return f"{name}: {waiting_text(event, short=False)}"
     if event.phase in (Phase.RETRYING, Phase.CONNECTING):
         return f"{name}: {event.message}"
     amount = amount_text(event, rate, sep=", ")
