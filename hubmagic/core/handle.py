@@ -152,6 +152,14 @@ def parse(raw: str, *, endpoint: str | None = None) -> Handle:
         raise InvalidHandleError(
             raw, "it has leading or trailing spaces, which would give it its own cache entry"
         )
+    try:
+        raw.encode("utf-8")  # the cache key hashes these bytes
+    except UnicodeEncodeError:
+        raise InvalidHandleError(
+            raw, "it holds characters that are not valid text (undecodable bytes)", fix=ACCEPTED
+        ) from None
+    if "\x00" in raw:
+        raise InvalidHandleError(raw, "it holds a NUL character", fix=ACCEPTED)
     key = cache_key(raw)
     scheme = raw.split("://", 1)[0].lower() if "://" in raw else ""
     if scheme in ("http", "https"):
@@ -175,8 +183,11 @@ ACCEPTED = Fix(
 # cache hit is dominated by this parsing otherwise (benchmarks/bench_download.py).
 @functools.lru_cache(maxsize=512)
 def _parse_http(raw: str, key: str, endpoint: str | None) -> Handle:
-    parts = urllib.parse.urlsplit(raw)
-    host = (parts.hostname or "").lower()
+    try:
+        parts = urllib.parse.urlsplit(raw)
+        host = (parts.hostname or "").lower()
+    except ValueError as exc:  # an unbalanced "[", a bracketed host that is no IP, ...
+        raise InvalidHandleError(raw, f"the URL cannot be parsed ({exc}).", fix=ACCEPTED) from None
     if not host:
         raise InvalidHandleError(raw, "the URL has no host.", fix=ACCEPTED)
     kind = HandleKind.HTTP_ARCHIVE

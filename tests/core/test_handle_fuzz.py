@@ -22,15 +22,9 @@ SavedModel folder", with how to extract an archive); calling them
 their ``str()`` works. Anything else (a bare ``ValueError``, ``TypeError``,
 ``UnicodeError``, ``IndexError``, ...) is a bug.
 
-Known bugs, in ``handle.py`` (reported; another change owns that file now): a
-bare ``ValueError`` where the standard library refuses the text itself, that is
-lone surrogates (``cache_key`` encodes to UTF-8), an http(s) netloc
-``urllib.parse.urlsplit`` refuses (an unbalanced ``[``, NFKC-unsafe characters,
-a bracketed host that is no IP address) and ``~`` with a NUL in the user name
-(``os.path.expanduser``). The property lets exactly those inputs raise exactly
-that, and :func:`test_known_bug_is_a_users_error` pins one example of each as a
-strict xfail: once ``parse`` turns them into ``InvalidHandleError`` it fails as
-XPASS; then remove it and :func:`stdlib_refuses` from the property.
+Text the standard library itself refuses (lone surrogates, an http(s) netloc
+``urllib.parse.urlsplit`` rejects, a NUL) used to raise a bare ``ValueError``;
+:func:`test_text_the_standard_library_refuses_is_a_handle_error` pins those.
 
 Determinism: ``derandomize=True`` (examples derived from the test itself) and
 ``database=None`` (none kept between runs), so CI draws the same examples every
@@ -39,9 +33,7 @@ run and cannot flake on a new one; 300 examples per property, under a second.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import urllib.parse
 from pathlib import Path
 
 import pytest
@@ -154,20 +146,6 @@ def is_path_text(raw: str) -> bool:
     return not has_scheme(raw) and (raw.startswith(("/", ".", "~")) or os.sep in raw)
 
 
-def stdlib_refuses(raw: str) -> bool:
-    """Whether the standard library itself raises ValueError on this text (the known bugs)."""
-    try:
-        raw.encode("utf-8")
-        scheme = raw.partition("://")[0]
-        if not has_scheme(raw):
-            os.path.expanduser(raw)
-        elif scheme.lower() in ("http", "https"):
-            _ = urllib.parse.urlsplit(raw).hostname
-    except ValueError:  # UnicodeEncodeError is one
-        return True
-    return False
-
-
 def check(raw: str, endpoint: str | None) -> None:
     """Asserts the property of the module docstring for one input."""
     try:
@@ -176,10 +154,6 @@ def check(raw: str, endpoint: str | None) -> None:
     except HubmagicError as exc:
         event(type(exc).__name__)
         check_error(raw, exc)
-    except ValueError:
-        event("known bug: a bare ValueError")
-        if not stdlib_refuses(raw):
-            raise
     else:
         assert isinstance(handle, Handle)
         assert handle.raw == raw and handle.cache_key == cache_key(raw)
@@ -229,12 +203,8 @@ KNOWN_BUGS = {
 }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="issue 11, reported: a bare ValueError from parse; on XPASS delete this test",
-)
 @pytest.mark.parametrize("raw", KNOWN_BUGS.values(), ids=list(KNOWN_BUGS))
-def test_known_bug_is_a_users_error(raw: str) -> None:
-    with contextlib.suppress(InvalidHandleError, ModelNotFoundError, NotASavedModelError):
+def test_text_the_standard_library_refuses_is_a_handle_error(raw: str) -> None:
+    # Found by the fuzzer: each raised a bare ValueError before.
+    with pytest.raises(InvalidHandleError):
         parse(raw)
