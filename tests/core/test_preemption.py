@@ -37,6 +37,7 @@ from hubmagic.core.progress import Phase, ProgressEvent
 from hubmagic.core.stores import open_store
 from hubmagic.server import HubServer
 from hubmagic.ui.wording import phase_text, progress_line, rate_of
+from tests.barrier import CHILD_CODE, StartBarrier
 from tests.fake_models import write_fake_saved_model
 from tests.faulty_server import Fault, FaultyServer
 from tests.subprocess_env import repo_env
@@ -201,6 +202,70 @@ def test_a_killed_holder_is_taken_over_from_another_host_in_well_under_90_s(
     if shared.kind == "local":
         copied = Path(result["path"], "variables/variables.data-00000-of-00001").read_bytes()
         assert copied == (model / "variables/variables.data-00000-of-00001").read_bytes()
+
+
+# tensorflow_hub resolving the same handle into the same cache, once released.
+TF_CHILD = CHILD_CODE + textwrap.dedent(
+    """
+    import json, sys, time
+    import tensorflow_hub as hub
+
+    handle, ready, go = sys.argv[1:4]
+    wait_at_barrier(ready, go, timeout=120)
+    start = time.monotonic()
+    path = hub.resolve(handle)
+    print(json.dumps({"path": path, "seconds": time.monotonic() - start}), flush=True)
+    """
+)
+
+
+@pytest.mark.tf
+@pytest.mark.slow
+def test_tensorflow_hub_waits_for_a_hubmagic_holder_and_uses_its_download(
+    tmp_path: Path, cache: str
+) -> None:
+    # The hm... uid and the heartbeat file change nothing for tensorflow_hub: it
+    # waits for the lock (here held 40 s mid-download) and then uses the entry.
+    payload, _ = _archive(tmp_path / "model")
+    server = FaultyServer(payload, [Fault(stall_after=len(payload) * 3 // 4, stall_for=40.0)])
+    handle = f"{server.url}/models/shared.tar"
+    barrier = StartBarrier(tmp_path / "barrier")
+    env = repo_env(TFHUB_CACHE_DIR=cache, TF_CPP_MIN_LOG_LEVEL="2")
+    tf_child = subprocess.Popen(
+        [sys.executable, "-c", TF_CHILD, handle, *barrier.child_args()],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    holder = _child(handle, cache, other_host=False)
+    try:
+        key = cache_key(handle)
+        _wait_for(
+            lambda: (
+                any(Path(cache).glob(f"{key}.hm*.tmp/saved_model.pb")) or holder.poll() is not None
+            ),
+            "the hubmagic holder to be mid-download",
+        )
+        assert holder.poll() is None, holder.communicate()
+        barrier.release([tf_child])  # tensorflow_hub imported: it finds the lock held
+        out, err = holder.communicate(timeout=180)
+        tf_out, tf_err = tf_child.communicate(timeout=180)
+    finally:
+        server.stop()
+        for child in (holder, tf_child):
+            if child.poll() is None:
+                child.kill()
+                child.communicate()
+    assert holder.returncode == 0, err
+    assert tf_child.returncode == 0, tf_err[-3000:]
+    ours = json.loads(out.strip().splitlines()[-1])
+    theirs = json.loads(tf_out.strip().splitlines()[-1])
+    assert ours["source"] == "download"
+    assert theirs["path"] == ours["path"]
+    # Only hubmagic downloaded: its first request and its resume after the stall.
+    assert len(server.requests) == 2 and server.requests[1]["range"], server.requests
+    assert not [n for n in os.listdir(cache) if n.endswith((".lock", ".tmp"))]
 
 
 @pytest.fixture
