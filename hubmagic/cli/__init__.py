@@ -13,7 +13,8 @@ from collections.abc import Callable
 from hubmagic.cli import cache, fetch, info, serve, setup
 from hubmagic.cli.common import PROG, CommandError, Subparsers, stderr_line
 from hubmagic.core.errors import HubmagicError
-from hubmagic.ui.wording import error_lines
+from hubmagic.core.signals import Stopped, signal_name, stop_on_signals
+from hubmagic.ui.wording import error_lines, stopped_text
 
 __all__ = ["CommandError", "build_parser", "main"]
 
@@ -44,7 +45,8 @@ def main(argv: list[str] | None = None) -> int:
         argv: Arguments without the program name; ``sys.argv[1:]`` when None.
 
     Returns:
-        The exit code: 0 success, 1 failure, 2 bad usage.
+        The exit code: 0 success, 1 failure, 2 bad usage, 130 after Ctrl-C,
+        128 + the signal's number after SIGTERM (143) or SIGHUP (129).
 
     Raises:
         SystemExit: On bad usage or ``--help`` (from argparse).
@@ -58,7 +60,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     name = f"{PROG} {args.command}"
     try:
-        return func(args)
+        # For the whole run: SIGTERM / SIGHUP unwind like Ctrl-C, so a download
+        # removes its lock and tmp folder on the way out (hubmagic.core.signals).
+        with stop_on_signals(command_line=True):
+            return func(args)
     except (HubmagicError, OSError) as error:
         first, *rest = error_lines(error, "cli")
         stderr_line(f"{name}: error: {first}")
@@ -68,3 +73,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         stderr_line(f"{name}: interrupted")
         return 130
+    except Stopped as stopped:
+        stderr_line(f"{name}: {stopped_text(signal_name(stopped.signum))}")
+        return stopped.exit_code

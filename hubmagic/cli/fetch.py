@@ -7,6 +7,7 @@ import sys
 
 from hubmagic.cli.common import PROG, Subparsers, add_cache_option, print_json, stderr_line
 from hubmagic.core.fetch import MAX_DEFAULT_JOBS, fetch
+from hubmagic.core.signals import stopping
 from hubmagic.core.units import plural
 from hubmagic.ui.textprogress import FetchProgress
 from hubmagic.ui.wording import fix_line
@@ -58,7 +59,11 @@ def run(args: argparse.Namespace) -> int:
     tty = not args.json and sys.stdout.isatty()
     progress = FetchProgress(sys.stdout, len(handles)) if tty else None
     try:
-        results = fetch(handles, cache_dir=args.cache, jobs=args.jobs, progress=progress)
+        # SIGTERM / SIGHUP / Ctrl-C set this event (hubmagic.core.signals): the
+        # downloads in the worker threads stop and clean up before main() returns.
+        results = fetch(
+            handles, cache_dir=args.cache, jobs=args.jobs, progress=progress, cancel=stopping()
+        )
     finally:
         if progress is not None:
             progress.finish()

@@ -126,7 +126,7 @@ class CacheActionResult:
     @property
     def needs_confirmation(self) -> bool:
         """A plan with deletions that was not executed."""
-        return self.plan is not None and bool(self.plan.items) and self.result is None
+        return self.plan is not None and self.plan.has_deletions and self.result is None
 
     def to_dict(self) -> dict[str, object]:
         if self.info is not None:
@@ -186,7 +186,7 @@ def cache_action(
     else:
         assert max_bytes is not None
         plan = plans.plan_prune(max_bytes, cache_dir)
-    result = plan.execute() if yes and plan.items else None
+    result = plan.execute() if yes and plan.has_deletions else None
     not_done = list(result.skipped[len(plan.skipped) :]) if result is not None else []
     if action == "rm" and yes:
         busy = [

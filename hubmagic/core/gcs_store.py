@@ -47,12 +47,11 @@ import contextlib
 import functools
 import os
 import shutil
-import tempfile
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from hubmagic.core import config, gcs
+from hubmagic.core import config, gcs, staging
 from hubmagic.core.errors import CacheError, Fix, GcsError
 from hubmagic.core.gcs_workers import Pipeline, run_parallel
 from hubmagic.core.local_store import LocalStore
@@ -284,15 +283,17 @@ class GcsStore(CacheNames):
 
     def remove_tree(self, name: str) -> bool:
         """Deletes object ``name``, every object below ``name/`` and our local staging of it."""
+        # The local folder first: whatever interrupts what follows (a second
+        # SIGTERM, an unreachable endpoint), it does not stay on the disk.
+        staged = self._staged.pop(name, None)
+        if staged is not None:
+            shutil.rmtree(staged, ignore_errors=True)
         guard = self._guards.pop(name, None)
         if guard is not None:
             guard.stop()  # no beat may recreate an object below name/
         pipe = self._pipes.pop(name, None)
         if pipe is not None:
             pipe.close()  # no upload may land after the deletions below
-        staged = self._staged.pop(name, None)
-        if staged is not None:
-            shutil.rmtree(staged, ignore_errors=True)
         try:
             # Folder markers (``x/``, written by TensorFlow's makedirs) go too.
             names = [blob.name for blob in self._list(name)]
@@ -345,9 +346,15 @@ class GcsStore(CacheNames):
             raise self._error(exc, name, "remove") from exc
 
     def make_folder(self, name: str) -> str:
-        """A fresh LOCAL staging folder for download ``name`` (uploaded by :meth:`publish`)."""
-        root = self._staging_dir or tempfile.gettempdir()
-        staged = tempfile.mkdtemp(prefix=f"hubmagic-{name}-", dir=root)
+        """A fresh LOCAL staging folder for download ``name`` (uploaded by :meth:`publish`).
+
+        Named after its owner (:mod:`hubmagic.core.staging`); those of this
+        model left by dead processes on this machine are removed first. It is
+        removed with ``remove_tree(name)``, which the lock's release calls on
+        every way out.
+        """
+        staging.remove_dead(self._staging_dir, name.split(".", 1)[0])
+        staged = staging.make(name, self._staging_dir)
         self._staged[name] = staged
         return staged
 
@@ -445,14 +452,22 @@ class GcsStore(CacheNames):
         try:
             run_parallel([functools.partial(copy, rel) for rel in rest])
             run_parallel([functools.partial(copy, rel) for rel in graphs])
-        except self._errors() as exc:
+        except BaseException as exc:
+            # An error, Ctrl-C or SIGTERM: no partial entry is left behind.
             with contextlib.suppress(GcsError):
                 self._delete(copied)
-            if isinstance(exc, CacheError):
-                raise  # the lock check: it says what happened itself
-            raise self._error(exc, name, "copy the model into") from exc
+            if isinstance(exc, self._errors()) and not isinstance(exc, CacheError):
+                # (A CacheError is the lock check: it says what happened itself.)
+                raise self._error(exc, name, "copy the model into") from exc
+            raise
         self.remove_tree(tmp)
         return True
 
     def touch(self, name: str) -> None:
-        """Does nothing on GCS: see the module doc ("last used" is the write time)."""
+        """Writes nothing on GCS: see the module doc ("last used" is the write time).
+
+        Removes this model's local staging folders left by dead processes on
+        this machine (a worker killed mid-download finds the model a cache hit
+        once it is back, when another worker finished it meanwhile).
+        """
+        staging.remove_dead(self._staging_dir, name)

@@ -4,7 +4,8 @@ Deleting is two steps (huggingface_hub's pattern): a ``plan_*`` function
 returns a :class:`DeletePlan` that says what would go and how much it frees;
 only ``plan.execute()`` removes anything, and it does so holding each model's
 lock (:class:`~hubmagic.core.lock.CacheLock`), so it never deletes what another
-process is downloading.
+process is downloading. A repair of a ``gs://`` cache also removes this
+machine's local staging folders (:mod:`hubmagic.core.staging`) whose owner is dead.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from hubmagic.core import staging
 from hubmagic.core.cache import CacheEntry, CacheInfo, Status, scan_cache
 from hubmagic.core.errors import CacheError, Fix, InvalidSettingError, ModelNotFoundError
 from hubmagic.core.lock import CacheLock, parse_holder
@@ -36,6 +38,7 @@ class DeleteResult:
     removed: tuple[str, ...]
     freed_size: int
     skipped: tuple[tuple[str, str], ...] = ()
+    removed_staging: tuple[str, ...] = ()
 
     @property
     def freed_size_str(self) -> str:
@@ -44,13 +47,21 @@ class DeleteResult:
     def to_dict(self) -> dict[str, object]:
         return {
             "removed": list(self.removed),
+            "removed_staging": list(self.removed_staging),
             "freed_size": self.freed_size,
             "skipped": [{"label": label, "reason": why} for label, why in self.skipped],
         }
 
     def describe(self) -> str:
         count = len(self.removed)
-        lines = [f"Removed {plural(count, 'entry', 'entries')}, freed {self.freed_size_str}."]
+        staged = (
+            f" and {plural(len(self.removed_staging), 'staging folder')}"
+            if self.removed_staging
+            else ""
+        )
+        lines = [
+            f"Removed {plural(count, 'entry', 'entries')}{staged}, freed {self.freed_size_str}."
+        ]
         lines += [f"  not touched: {label} ({why})" for label, why in self.skipped]
         return "\n".join(lines)
 
@@ -64,16 +75,24 @@ class DeletePlan:
         items: what would be removed, per entry.
         skipped: (label, reason) of entries that will not be touched.
         action: "delete", "repair", "prune" or "clear", for messages.
+        staging: (path, bytes) of local staging folders of ``gs://``
+            downloads whose owner is dead (repair only).
     """
 
     cache_dir: str
     items: tuple[PlannedDeletion, ...]
     skipped: tuple[tuple[str, str], ...] = ()
     action: str = "delete"
+    staging: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def has_deletions(self) -> bool:
+        """Whether executing it would remove anything."""
+        return bool(self.items or self.staging)
 
     @property
     def expected_freed_size(self) -> int:
-        return sum(i.size for i in self.items)
+        return sum(i.size for i in self.items) + sum(size for _, size in self.staging)
 
     @property
     def expected_freed_size_str(self) -> str:
@@ -97,14 +116,17 @@ class DeletePlan:
                 }
                 for i in self.items
             ],
+            "staging": [{"path": path, "size": size} for path, size in self.staging],
             "expected_freed_size": self.expected_freed_size,
             "skipped": [{"label": label, "reason": why} for label, why in self.skipped],
         }
 
     def describe(self) -> str:
         """What would happen, in a few lines."""
-        if not self.items:
+        if not self.has_deletions:
             lines = [f"Nothing to {self.action} in {self.cache_dir}."]
+        elif not self.items:
+            lines = [f"Nothing to {self.action} in {self.cache_dir} itself."]
         else:
             lines = [
                 f"Will {self.action} {plural(len(self.items), 'entry', 'entries')}"
@@ -114,6 +136,12 @@ class DeletePlan:
                 f"  {i.entry.label} ({format_bytes(i.size)}): {', '.join(i.names)}"
                 for i in self.items
             ]
+        if self.staging:
+            lines.append(
+                f"Will remove {plural(len(self.staging), 'staging folder')} of interrupted "
+                "downloads on this machine (their process is gone):"
+            )
+            lines += [f"  {path} ({format_bytes(size)})" for path, size in self.staging]
         lines += [f"  not touched: {label} ({why})" for label, why in self.skipped]
         return "\n".join(lines)
 
@@ -137,7 +165,14 @@ class DeletePlan:
             else:
                 removed.append(item.entry.key)
                 freed += item.size
-        return DeleteResult(tuple(removed), freed, tuple(skipped))
+        gone: list[str] = []
+        for path, size in self.staging:
+            folder = staging.parse(path)
+            # Checked again: a pid may have been reused since the plan was made.
+            if folder is not None and staging.remove(folder):
+                gone.append(path)
+                freed += size
+        return DeleteResult(tuple(removed), freed, tuple(skipped), tuple(gone))
 
 
 def _remove_under_lock(store: Store, item: PlannedDeletion) -> str | None:
@@ -217,9 +252,16 @@ def plan_clear(cache_dir: str | None = None) -> DeletePlan:
 
 
 def plan_repair(cache_dir: str | None = None) -> DeletePlan:
-    """Plans removing partial folders, orphan tmp folders and stale locks, nothing else."""
+    """Plans removing partial folders, orphan tmp folders and stale locks, nothing else.
+
+    For a ``gs://`` cache, also the local staging folders whose owner is dead.
+    """
     info = scan_cache(cache_dir)
-    return _plan(info, ((e, e.leftovers) for e in info.entries), "repair")
+    plan = _plan(info, ((e, e.leftovers) for e in info.entries), "repair")
+    if not info.cache_dir.startswith("gs://"):
+        return plan  # only gs:// downloads are staged locally
+    dead = tuple((f.path, f.size()) for f in staging.dead())
+    return DeletePlan(plan.cache_dir, plan.items, plan.skipped, plan.action, dead)
 
 
 def plan_prune(max_bytes: int, cache_dir: str | None = None) -> DeletePlan:

@@ -9,13 +9,20 @@ The pool bounds memory: at most ``depth`` buffers are in flight.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import queue
 import threading
 from typing import Any, Protocol
 
+from hubmagic.core import signals
+
 CHUNK = 1024 * 1024
 _DONE = object()
+_POLL = 0.2
+"""Seconds between two looks at the stop flag while no data arrives."""
+_JOIN = 1.0
+"""Seconds close() waits for the thread before leaving it to close the source."""
 
 
 class Source(Protocol):
@@ -28,7 +35,10 @@ class ReadAhead(io.RawIOBase):
     """A read-once raw stream that prefetches ``source`` in a background thread.
 
     Errors raised by ``source`` are raised again, in order, by :meth:`readinto`.
-    :meth:`close` stops the thread and closes ``source``.
+    :meth:`close` stops the thread and closes ``source`` (a read stuck on a
+    silent server is not waited for: the thread closes ``source`` when it
+    returns). While no data arrives, :meth:`readinto` raises
+    :class:`~hubmagic.core.signals.Interrupted` once the process is told to stop.
 
     Args:
         source: a stream with ``readinto`` (read front to back, once).
@@ -46,6 +56,8 @@ class ReadAhead(io.RawIOBase):
         self._current: memoryview | None = None
         self._view = memoryview(b"")
         self._stop = threading.Event()
+        self._close_lock = threading.Lock()
+        self._source_closed = False
         self._thread = threading.Thread(target=self._fill, name="hubmagic-read-ahead", daemon=True)
         self._thread.start()
 
@@ -62,7 +74,28 @@ class ReadAhead(io.RawIOBase):
         except BaseException as exc:  # handed to the reader, raised in its thread
             self._filled.put(exc)
             return
+        finally:
+            if self._stop.is_set():
+                # close() did not wait for a read stuck on a silent server: the
+                # source is closed here, once that read returns.
+                with contextlib.suppress(Exception):
+                    self._close_source()
         self._filled.put(_DONE)
+
+    def _close_source(self) -> None:
+        with self._close_lock:
+            if self._source_closed:
+                return
+            self._source_closed = True
+        self._source.close()
+
+    def _next(self) -> Any:
+        """The next filled buffer (or end, or error); raises Interrupted once the process stops."""
+        while True:
+            try:
+                return self._filled.get(timeout=_POLL)
+            except queue.Empty:
+                signals.check()  # a worker thread gets no signal: it looks at the flag
 
     def readable(self) -> bool:
         return True
@@ -72,7 +105,7 @@ class ReadAhead(io.RawIOBase):
             if self._current is not None:
                 self._free.put(self._current)
                 self._current = None
-            item = self._filled.get()
+            item = self._next()
             if item is _DONE:
                 self._filled.put(_DONE)  # later reads see the end too
                 return 0
@@ -93,7 +126,11 @@ class ReadAhead(io.RawIOBase):
         self._stop.set()
         self._free.put(memoryview(bytearray(1)))  # wake the thread if it waits for a buffer
         try:
-            self._source.close()
+            # A thread waiting for a buffer ends at once. One stuck in a read (a
+            # server that stalls, then Ctrl-C or SIGTERM) is not waited for: closing
+            # the source now would block on that very read, up to the read timeout.
+            self._thread.join(timeout=_JOIN)
+            if not self._thread.is_alive():
+                self._close_source()
         finally:
-            self._thread.join(timeout=10)
             super().close()

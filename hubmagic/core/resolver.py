@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import IO, cast
 
-from hubmagic.core import config, gcs
+from hubmagic.core import config, gcs, signals
 from hubmagic.core import handle as handles
 from hubmagic.core.errors import (
     ArchiveError,
@@ -125,7 +125,9 @@ def resolve_model(
     """Like :func:`resolve`, returning a :class:`Resolved` record of what happened."""
     reporter = ProgressReporter(handle, progress)
     try:
-        result = _resolve(handle, cache_dir, load_format, offline, reporter)
+        # SIGTERM / SIGHUP clean up as Ctrl-C does (see hubmagic.core.signals).
+        with signals.stop_on_signals():
+            result = _resolve(handle, cache_dir, load_format, offline, reporter)
     except BaseException as exc:
         message = str(exc) if isinstance(exc, HubmagicError) else f"{type(exc).__name__}: {exc}"
         # The original error is the one to raise, whatever the callback does.

@@ -26,7 +26,7 @@ from traitlets import Bool, TraitError, Unicode, validate
 from hubmagic.core import config, session
 from hubmagic.core.actions import CACHE_ACTIONS
 from hubmagic.core.errors import HubmagicError
-from hubmagic.core.progress import ProgressCallback
+from hubmagic.core.progress import Phase, ProgressCallback, ProgressEvent
 from hubmagic.tf import plug as tfhub
 from hubmagic.ui.options import SETUP_OPTIONS, Option, setup_arguments
 
@@ -47,6 +47,35 @@ def _usage_errors() -> Iterator[None]:
         from hubmagic.ui.wording import error_lines  # on failure only: %load_ext stays light
 
         raise UsageError("\n".join(error_lines(exc, "magic"))) from None
+
+
+class LoadInterrupted(KeyboardInterrupt):
+    """Ctrl-C in ``%hub_load``: IPython shows it as its one line, not a traceback.
+
+    Still a KeyboardInterrupt, so the cell stops (and "run all" with it), and
+    code that catches Ctrl-C around the magic still does.
+    """
+
+    def _render_traceback_(self) -> list[str]:  # IPython's hook for its own rendering
+        return [str(self)]
+
+
+@contextmanager
+def _one_line_interrupt(resolved: list[bool]) -> Iterator[None]:
+    """Turns Ctrl-C into :class:`LoadInterrupted`, saying what happened to the cache.
+
+    The resolver has cleaned up by then (lock and tmp folder removed); once it
+    is done (``resolved[0]``), the model is in the cache and the load was stopped.
+    """
+    try:
+        yield
+    except KeyboardInterrupt as exc:
+        if isinstance(exc, LoadInterrupted):
+            raise
+        from hubmagic.ui import wording  # on interrupt only: %load_ext stays light
+
+        text = wording.LOAD_INTERRUPTED_LOADING if resolved[0] else wording.LOAD_INTERRUPTED
+        raise LoadInterrupted(text) from None
 
 
 def _print(text: str) -> None:
@@ -261,7 +290,15 @@ class HubMagics(Magics):
         from hubmagic.tf.loader import load_model
 
         tags = [t.strip() for t in args.tags.split(",") if t.strip()] if args.tags else None
-        with _usage_errors():
+        shown = self.progress_callback(show_hits=False)
+        resolved = [False]
+
+        def progress(event: ProgressEvent) -> None:
+            resolved[0] = resolved[0] or event.phase is Phase.DONE
+            if shown is not None:
+                shown(event)
+
+        with _usage_errors(), _one_line_interrupt(resolved):
             loaded = load_model(
                 args.handle,
                 keras=args.keras,
@@ -269,7 +306,7 @@ class HubMagics(Magics):
                 output_key=args.output_key,
                 tags=tags,
                 trainable=args.trainable,
-                progress=self.progress_callback(show_hits=False),
+                progress=progress,
             )
         if self.summary:
             _print(loaded.summary())

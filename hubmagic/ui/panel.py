@@ -301,7 +301,7 @@ class CachePanel(TextRepr, widgets.VBox):  # type: ignore[misc]
 
     def _propose(self, plan: DeletePlan) -> DeletePlan:
         with self._lock:
-            if not plan.items:
+            if not plan.has_deletions:
                 self.pending = None
                 self._show_confirm(False)
                 self._say(plan.describe())

@@ -26,6 +26,13 @@ if TYPE_CHECKING:
 
 FINAL_PHASES = (Phase.DONE, Phase.FAILED)
 CONFIRM_HINT = "Nothing was deleted: run again with --yes to do it."
+LOAD_INTERRUPTED = "interrupted; the cache is unchanged"
+LOAD_INTERRUPTED_LOADING = "interrupted while loading; the model is in the cache"
+
+
+def stopped_text(signal_name: str) -> str:
+    """What ``hubmagic`` says when SIGTERM / SIGHUP stopped it (after its cleanup)."""
+    return f"stopped by {signal_name}; unfinished downloads were cleaned up"
 
 # -- errors ---------------------------------------------------------------------------
 
@@ -208,7 +215,7 @@ def cache_action_lines(result: CacheActionResult, front: Front) -> list[str]:
     lines = [result.plan.describe()]
     if result.result is not None:
         lines.append(result.result.describe())
-    elif result.plan.items:
+    elif result.plan.has_deletions:
         lines.append(CONFIRM_HINT)
     return lines
 
