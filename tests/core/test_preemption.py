@@ -282,6 +282,7 @@ def _far_lock(cache: str, key: str, uid: str) -> Path:
     return lock
 
 
+@pytest.mark.slow  # it waits out late beats: about 12 s
 def test_a_live_holder_whose_beats_come_late_keeps_its_lock(
     fake_hub_server: HubServer, fake_models_dir: Path, local_cache: str
 ) -> None:
@@ -397,8 +398,16 @@ def test_a_heartbeat_stops_once_its_lock_is_taken_over(
 @pytest.mark.parametrize(
     ("who", "uid", "beats", "long_rule"),
     [
-        ("tensorflow_hub (uuid4 hex, no heartbeat)", uuid.uuid4().hex, False, True),
-        ("hubmagic, before its first beat", new_uid(), False, True),
+        pytest.param(
+            "tensorflow_hub (uuid4 hex, no heartbeat)",
+            uuid.uuid4().hex,
+            False,
+            True,
+            marks=pytest.mark.slow,  # waits the (short) long rule out: 4.5 s
+        ),
+        pytest.param(
+            "hubmagic, before its first beat", new_uid(), False, True, marks=pytest.mark.slow
+        ),
         ("hubmagic, heartbeat silent", new_uid(), True, False),
     ],
     ids=["tensorflow_hub", "hubmagic-before-its-first-beat", "hubmagic-silent"],
