@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 
 from hubmagic.core.errors import HubmagicError
 from hubmagic.core.records import jsonable
@@ -23,6 +24,27 @@ Subparsers = argparse._SubParsersAction  # the type add_subparsers() returns
 
 class CommandError(HubmagicError):
     """A failure reported as ``hubmagic <command>: error: <message>`` and exit 1."""
+
+
+def whole_number(
+    minimum: int, maximum: int | None = None, *, what: str = "a whole number"
+) -> Callable[[str], int]:
+    """An argparse ``type=``: a whole number from ``minimum`` (to ``maximum``), else usage."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not {what}: {text!r}") from None
+        if maximum is not None and not minimum <= value <= maximum:
+            raise argparse.ArgumentTypeError(
+                f"must be between {minimum} and {maximum}, not {value}"
+            )
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, not {value}")
+        return value
+
+    return parse
 
 
 def stderr_line(line: str) -> None:

@@ -5,22 +5,19 @@ from __future__ import annotations
 import argparse
 import sys
 
-from hubmagic.cli.common import PROG, Subparsers, add_cache_option, print_json, stderr_line
+from hubmagic.cli.common import (
+    PROG,
+    Subparsers,
+    add_cache_option,
+    print_json,
+    stderr_line,
+    whole_number,
+)
 from hubmagic.core.fetch import MAX_DEFAULT_JOBS, fetch
 from hubmagic.core.signals import stopping
 from hubmagic.core.units import plural
 from hubmagic.ui.textprogress import FetchProgress
 from hubmagic.ui.wording import fix_line
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
 
 
 def add(subparsers: Subparsers[argparse.ArgumentParser]) -> None:
@@ -42,7 +39,7 @@ def add(subparsers: Subparsers[argparse.ArgumentParser]) -> None:
         "--jobs",
         "-j",
         metavar="N",
-        type=_positive_int,
+        type=whole_number(1),
         default=None,
         help=f"downloads at a time (default: the number of handles, at most {MAX_DEFAULT_JOBS})",
     )

@@ -12,7 +12,7 @@ from pathlib import Path
 from types import FrameType
 from urllib.parse import quote
 
-from hubmagic.cli.common import CommandError, Subparsers, stderr_line
+from hubmagic.cli.common import CommandError, Subparsers, stderr_line, whole_number
 from hubmagic.core.units import plural
 
 
@@ -42,28 +42,6 @@ def _is_loopback(host: str) -> bool:
     )
 
 
-def _port(text: str) -> int:
-    """argparse type of --port: a whole number from 0 to 65535."""
-    try:
-        port = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
-    if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 65535, not {port}")
-    return port
-
-
-def _connections(text: str) -> int:
-    """argparse type of --max-connections: a whole number, 1 or more."""
-    try:
-        count = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if count < 1:
-        raise argparse.ArgumentTypeError(f"must be 1 or more, not {count}")
-    return count
-
-
 def _seconds(text: str) -> float:
     """argparse type of --idle-timeout: a number of seconds above 0."""
     try:
@@ -91,14 +69,14 @@ def add(subparsers: Subparsers[argparse.ArgumentParser]) -> None:
     )
     parser.add_argument(
         "--port",
-        type=_port,
+        type=whole_number(0, 65535, what="a port number"),
         default=8765,
         help="port to listen on; 0 picks a free one (default: %(default)s)",
     )
     parser.add_argument(
         "--max-connections",
         metavar="N",
-        type=_connections,
+        type=whole_number(1),
         default=64,
         help=(
             "connections answered at a time; past them a client gets 503 with "

@@ -34,6 +34,7 @@ def stopped_text(signal_name: str) -> str:
     """What ``hubmagic`` says when SIGTERM / SIGHUP stopped it (after its cleanup)."""
     return f"stopped by {signal_name}; unfinished downloads were cleaned up"
 
+
 # -- errors ---------------------------------------------------------------------------
 
 
