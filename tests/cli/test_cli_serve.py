@@ -72,7 +72,9 @@ class Serve:
         if sig is not None and self.proc.poll() is None:
             self.proc.send_signal(sig)
         try:
-            _, err = self.proc.communicate(timeout=10)
+            # A deadline, not a duration: it stops in about a second, but a loaded
+            # machine (CI under a CPU burner) was seen to need more than 10 s.
+            _, err = self.proc.communicate(timeout=60)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             _, err = self.proc.communicate()
