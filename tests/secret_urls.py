@@ -11,6 +11,8 @@ import socket
 from collections.abc import Iterable
 from pathlib import Path
 
+import pytest
+
 PASSWORD = "hunter2-pw"
 SIGNATURE = "c0ffee5e11a7ee"
 CREDENTIAL = "svc-secret%40proj.iam.gserviceaccount.com%2F20260101%2Fauto%2Fstorage"
@@ -61,3 +63,10 @@ def assert_tree_clean(root: str | Path) -> None:
             data = path.read_bytes()
             for secret in SECRETS:
                 assert secret.encode() not in data, f"{secret!r} is in {path}"
+
+
+@pytest.fixture(autouse=True)
+def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Retries quick and few: the secret tests fail downloads on purpose."""
+    monkeypatch.setenv("HUBMAGIC_RETRY_BACKOFF", "0.01")
+    monkeypatch.setenv("HUBMAGIC_RETRIES", "1")

@@ -16,20 +16,12 @@ from hubmagic.core.handle import cache_key
 from hubmagic.core.lock import lock_content, new_uid
 from hubmagic.core.store import cache_error
 from hubmagic.server import HubServer
-from tests.subprocess_env import repo_env
+from tests.subprocess_env import repo_env, run_hubmagic
 
 TIMEOUT = 120
 
 
-def _run(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "hubmagic", *args],
-        env=repo_env(**env),
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-        check=False,
-    )
+_run = run_hubmagic  # python -m hubmagic ARGS, output captured
 
 
 def _json(*args: str, code: int = 0) -> Any:

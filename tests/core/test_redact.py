@@ -19,21 +19,16 @@ from hubmagic.plan.info import info
 from hubmagic.server import HubServer
 from tests.core.test_http import model_archive
 from tests.faulty_server import Fault, FaultyServer
-from tests.secret_urls import (
+from tests.secret_urls import (  # noqa: F401  (fast_retries: an autouse fixture)
     PASSWORD,
     SIGNATURE,
     assert_no_secret,
     assert_tree_clean,
     dead_port,
+    fast_retries,
     signed_url,
     with_password,
 )
-
-
-@pytest.fixture(autouse=True)
-def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HUBMAGIC_RETRY_BACKOFF", "0.01")
-    monkeypatch.setenv("HUBMAGIC_RETRIES", "1")
 
 
 @pytest.fixture

@@ -17,20 +17,15 @@ from hubmagic.ui.panel import CachePanel
 from hubmagic.ui.progress_widget import ProgressRow
 from hubmagic.ui.textprogress import FetchProgress
 from tests.faulty_server import Fault, FaultyServer
-from tests.secret_urls import (
+from tests.secret_urls import (  # noqa: F401  (fast_retries: an autouse fixture)
     assert_no_secret,
     assert_tree_clean,
     dead_port,
+    fast_retries,
     signed_url,
     with_password,
 )
 from tests.shell_fixtures import Shell
-
-
-@pytest.fixture(autouse=True)
-def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HUBMAGIC_RETRY_BACKOFF", "0.01")
-    monkeypatch.setenv("HUBMAGIC_RETRIES", "1")
 
 
 @pytest.fixture
