@@ -36,6 +36,9 @@ HUBMAGIC_RETRIES = "HUBMAGIC_RETRIES"
 HUBMAGIC_PROGRESS = "HUBMAGIC_PROGRESS"
 HUBMAGIC_RETRY_BACKOFF = "HUBMAGIC_RETRY_BACKOFF"
 HUBMAGIC_STALL_TIMEOUT = "HUBMAGIC_STALL_TIMEOUT"
+HUBMAGIC_CONNECTIONS = "HUBMAGIC_CONNECTIONS"
+HUBMAGIC_PARALLEL_THRESHOLD = "HUBMAGIC_PARALLEL_THRESHOLD"
+HUBMAGIC_RANGE_SIZE = "HUBMAGIC_RANGE_SIZE"
 
 # Progress renderers of the magics: HUBMAGIC_PROGRESS, or %config HubMagics.progress.
 PROGRESS_MODES = ("auto", "widget", "text", "off")
@@ -60,6 +63,15 @@ DEFAULT_RETRY_BACKOFF_S = 0.5
 # Retries x read timeout is 6 minutes by default: a server that accepts and
 # never answers is given up on after this long without a byte instead.
 DEFAULT_STALL_TIMEOUT_S = 120.0
+DEFAULT_CONNECTIONS = 8
+"""Connections of one parallel ranged download (and of all downloads of a process at once):
+8 is what aria2 users pick (-x8) and what took a 20 MB/s-per-connection link to its cap in
+benchmarks/bench_download.py --capped."""
+DEFAULT_PARALLEL_THRESHOLD = 32 * 1024**2
+"""Archives smaller than this come in one stream: the extra requests would not pay."""
+DEFAULT_RANGE_SIZE = 4 * 1024**2
+"""Bytes per ranged request: big enough that a request's round trip is a small share of it
+(0.2 s at 20 MB/s), small enough that the reorder window stays a few tens of MB."""
 
 
 def environ() -> MutableMapping[str, str]:
@@ -251,14 +263,43 @@ def retries(environ: Mapping[str, str] | None = None) -> int:
     return int(raw)
 
 
-def max_extract_bytes(environ: Mapping[str, str] | None = None) -> int:
-    raw = _env(environ).get(HUBMAGIC_MAX_EXTRACT_BYTES, "").strip()
+def _whole_setting(name: str, default: int, environ: Mapping[str, str] | None) -> int:
+    raw = _env(environ).get(name, "").strip()
     if not raw:
-        return DEFAULT_MAX_EXTRACT_BYTES
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        raise InvalidSettingError(f"{name}={raw!r} must be a whole number >= 1.")
+    return int(raw)
+
+
+def _size_setting(name: str, default: int, environ: Mapping[str, str] | None) -> int:
+    raw = _env(environ).get(name, "").strip()
+    if not raw:
+        return default
     try:
         return parse_size(raw)
     except InvalidSettingError as exc:
-        raise InvalidSettingError(f"{HUBMAGIC_MAX_EXTRACT_BYTES}: {exc.message}") from None
+        raise InvalidSettingError(f"{name}: {exc.message}") from None
+
+
+def connections(environ: Mapping[str, str] | None = None) -> int:
+    """Connections a download may use at once, and all downloads of this process together
+    (``HUBMAGIC_CONNECTIONS``; 1 = one stream, as tensorflow_hub)."""
+    return _whole_setting(HUBMAGIC_CONNECTIONS, DEFAULT_CONNECTIONS, environ)
+
+
+def parallel_threshold(environ: Mapping[str, str] | None = None) -> int:
+    """The smallest archive downloaded in parallel ranges (``HUBMAGIC_PARALLEL_THRESHOLD``)."""
+    return _size_setting(HUBMAGIC_PARALLEL_THRESHOLD, DEFAULT_PARALLEL_THRESHOLD, environ)
+
+
+def range_size(environ: Mapping[str, str] | None = None) -> int:
+    """Bytes asked for in one ranged request (``HUBMAGIC_RANGE_SIZE``)."""
+    return _size_setting(HUBMAGIC_RANGE_SIZE, DEFAULT_RANGE_SIZE, environ)
+
+
+def max_extract_bytes(environ: Mapping[str, str] | None = None) -> int:
+    return _size_setting(HUBMAGIC_MAX_EXTRACT_BYTES, DEFAULT_MAX_EXTRACT_BYTES, environ)
 
 
 _UNITS = {"": 1, "B": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}

@@ -56,6 +56,10 @@ class ProgressEvent:
         from_cache: for DONE, whether nothing had to be downloaded.
         key: the cache key of the handle as given (``sha1``); empty when the
             event was built by hand, then :attr:`cache_key` computes it.
+        connections: connections downloading right now (0 when none, or not
+            downloading); several for a parallel ranged download.
+        resumes: dropped connections or ranges resumed from their own offset so far.
+        retries: requests retried so far (errors, 429/503, expired signatures).
     """
 
     handle: str
@@ -69,6 +73,9 @@ class ProgressEvent:
     path: str | None = None
     from_cache: bool = False
     key: str = ""
+    connections: int = 0
+    resumes: int = 0
+    retries: int = 0
 
     @property
     def cache_key(self) -> str:
@@ -116,6 +123,9 @@ class ProgressReporter:
     interval: float = 0.1
     total: int | None = None
     bytes_done: int = 0
+    connections: int = 0
+    resumes: int = 0
+    retries: int = 0
     _start: float = field(default_factory=time.monotonic)
     _last_emit: float = -1e9
     _shown: str = ""
@@ -143,6 +153,9 @@ class ProgressReporter:
             elapsed=self.elapsed,
             message=redact(str(message)),
             key=self._key,
+            connections=self.connections,
+            resumes=self.resumes,
+            retries=self.retries,
             **fields,  # type: ignore[arg-type]
         )
         for listener in tuple(_listeners):
