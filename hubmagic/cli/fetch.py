@@ -71,7 +71,8 @@ def run(args: argparse.Namespace) -> int:
         if ok:
             print(f"{len(ok)} of {plural(len(results), 'model')} in the cache:")
             for r in ok:
-                print(f"  {r.handle} -> {r.path}")
+                note = progress.transfer_note(r.handle) if progress is not None else ""
+                print(f"  {r.handle} -> {r.path}" + (f" ({note})" if note else ""))
     else:
         for r in results:
             if r.ok:

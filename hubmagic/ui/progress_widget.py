@@ -41,7 +41,7 @@ def row_phase_text(event: ProgressEvent) -> str:
 
 
 class ProgressRow(TextRepr, widgets.HBox):  # type: ignore[misc]
-    """One download: handle, bar, amounts, rate, time left and phase.
+    """One download: handle, bar, amounts, rate, time left, connections, resumes, retries, phase.
 
     Args:
         handle: the handle, as the events name it.
@@ -63,7 +63,11 @@ class ProgressRow(TextRepr, widgets.HBox):  # type: ignore[misc]
         self.bar = widgets.FloatProgress(
             value=0.0, min=0.0, max=1.0, layout=widgets.Layout(width="12em", flex="0 0 auto")
         )
-        self.amount_html = widgets.HTML("", layout=widgets.Layout(width="20em"))
+        # At least 20em, so that rows line up; wider when connections, resumes or
+        # retries follow the rate (the text never wraps).
+        self.amount_html = widgets.HTML(
+            "", layout=widgets.Layout(min_width="20em", width="auto", flex="0 0 auto")
+        )
         self.phase_html = widgets.HTML("", layout=widgets.Layout(flex="1 1 auto", width="auto"))
         self.phase_html.add_class(PROGRESS_PHASE_CLASS)
         super().__init__(

@@ -36,7 +36,13 @@ from typing import Literal, TextIO
 
 from hubmagic.core.progress import Phase, ProgressEvent
 from hubmagic.core.units import format_bytes
-from hubmagic.ui.wording import FINAL_PHASES, phase_change_line, progress_line, rate_of
+from hubmagic.ui.wording import (
+    FINAL_PHASES,
+    phase_change_line,
+    progress_line,
+    rate_of,
+    transfer_parts,
+)
 
 Mode = Literal["terminal", "live", "plain"]
 _UP = "\x1b[{}A"  # cursor up n lines
@@ -231,7 +237,8 @@ class FetchProgress:
     """Progress for several downloads at once, from several threads (``hubmagic fetch``).
 
     In a terminal each download in progress has its line, redrawn in place,
-    over one status line (``n of m done, k running, X downloaded, Y/s``),
+    over one status line (``n of m done, k running, X downloaded, Y/s``, then
+    ``N connections`` in use by them all once a download has several),
     redrawn at most ``interval`` apart unless a download changes phase; a
     finished download leaves one line above them. Elsewhere: one line per
     phase change (see :func:`stream_mode`).
@@ -260,6 +267,7 @@ class FetchProgress:
         self._phase: dict[str, Phase] = {}
         self._bytes: dict[str, int] = {}
         self._since: dict[str, tuple[float, int]] = {}
+        self._transfer: dict[str, tuple[int, int, int]] = {}  # connections, resumes, retries
         self._done = 0
         self._samples: collections.deque[tuple[float, int]] = collections.deque()
         self._drawn = -1e9
@@ -275,6 +283,8 @@ class FetchProgress:
                 self._since[handle] = (event.elapsed, event.bytes_done)
             final = event.phase in FINAL_PHASES
             self._done += final
+            connections = 0 if final else event.connections
+            self._transfer[handle] = (connections, event.resumes, event.retries)
             self._sample(now)
             log = phase_change_line(event) if changed else None
             line = progress_line(event, rate_of(event, self._since.get(handle)))
@@ -286,6 +296,11 @@ class FetchProgress:
             self._board.update(self, handle, line, log, final, draw=draw)
             if draw:
                 self._drawn = now
+
+    def transfer_note(self, handle: str) -> str:
+        """``2 resumed, 3 retries``: what the download of ``handle`` went through (or "")."""
+        _, resumes, retries = self._transfer.get(handle, (0, 0, 0))
+        return ", ".join(transfer_parts(0, resumes, retries))
 
     def finish(self) -> None:
         """Clears what is still drawn (the status line)."""
@@ -309,4 +324,8 @@ class FetchProgress:
         (t0, b0), (t1, b1) = self._samples[0], self._samples[-1]
         if t1 - t0 > 0.2:
             parts.append(f"{format_bytes(max(0, b1 - b0) / (t1 - t0))}/s")
+        # The connections in use by them all (the fetch's one budget) once a download
+        # has several; one stream each says nothing. Resumes and retries are in the rows.
+        in_use = [c for c, _, _ in self._transfer.values()]
+        parts += transfer_parts(sum(in_use) if max(in_use, default=0) > 1 else 0, 0, 0)
         return ", ".join(parts)

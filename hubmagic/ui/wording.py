@@ -118,8 +118,36 @@ def phase_text(event: ProgressEvent) -> str:
     return str((Phase.DOWNLOADING if phase is Phase.STARTED else phase).value)
 
 
+def transfer_parts(connections: int, resumes: int, retries: int) -> list[str]:
+    """``8 connections``, ``2 resumed``, ``3 retries``: each only when there is news.
+
+    One connection says nothing (a single stream reads as it always did); no
+    resume and no retry say nothing either.
+    """
+    parts = [plural(connections, "connection")] if connections > 1 else []
+    if resumes > 0:
+        parts.append(f"{resumes} resumed")
+    if retries > 0:
+        parts.append(plural(retries, "retry", "retries"))
+    return parts
+
+
+def event_transfer_parts(event: ProgressEvent) -> list[str]:
+    """An event's :func:`transfer_parts`; a finished download has no connection in use."""
+    connections = 0 if event.phase in FINAL_PHASES else event.connections
+    return transfer_parts(connections, event.resumes, event.retries)
+
+
+def _with_transfer(text: str, event: ProgressEvent, sep: str = ", ") -> str:
+    return sep.join([text, *event_transfer_parts(event)])
+
+
 def amount_text(event: ProgressEvent, rate: Rate, sep: str = " · ") -> str:
-    """Percent, bytes done / total, rate and time left, as far as they are known."""
+    """Percent, bytes done / total, rate, time left, then connections, resumes and retries.
+
+    Each part as far as it is known (and the last three only when there is
+    news: see :func:`transfer_parts`).
+    """
     parts: list[str] = []
     if event.total:
         parts += [
@@ -132,7 +160,7 @@ def amount_text(event: ProgressEvent, rate: Rate, sep: str = " · ") -> str:
         parts.append(f"{format_bytes(rate.bytes_per_s)}/s")
     if rate.seconds_left is not None and event.phase is Phase.DOWNLOADING:
         parts.append(f"{format_duration(rate.seconds_left)} left")
-    return sep.join(parts)
+    return sep.join(parts + event_transfer_parts(event))
 
 
 def progress_line(event: ProgressEvent, rate: Rate) -> str:
@@ -145,10 +173,8 @@ def progress_line(event: ProgressEvent, rate: Rate) -> str:
     if event.phase is Phase.DONE:
         if event.from_cache:
             return f"{name}: in the cache"
-        return (
-            f"{name}: done in {format_duration(event.elapsed)}, "
-            f"{format_bytes(event.bytes_done)} downloaded"
-        )
+        done = f"done in {format_duration(event.elapsed)}, {format_bytes(event.bytes_done)}"
+        return _with_transfer(f"{name}: {done} downloaded", event)
     if event.phase is Phase.FAILED:
         return f"{name}: failed"
     if event.phase is Phase.WAITING:
@@ -165,7 +191,8 @@ def phase_change_line(event: ProgressEvent) -> str | None:
     if event.phase is Phase.DONE:
         if event.from_cache:
             return f"{name}: already in the cache"
-        return f"{name}: done, {format_bytes(event.bytes_done)} in {format_duration(event.elapsed)}"
+        done = f"done, {format_bytes(event.bytes_done)} in {format_duration(event.elapsed)}"
+        return _with_transfer(f"{name}: {done}", event)
     if event.phase is Phase.FAILED:
         return f"{name}: failed (the error is printed at the end)"
     if event.phase is Phase.STARTED:
@@ -187,7 +214,7 @@ def status_text(entry: CacheEntry | None, live: ProgressEvent | None) -> str:
             return f"downloading now ({live.phase.value})"
         fraction = live.fraction
         done = f"{fraction:.0%}" if fraction is not None else format_bytes(live.bytes_done)
-        return f"downloading now {done}"
+        return _with_transfer(f"downloading now {done}", live, sep=" · ")
     if entry is None:
         return "downloading now"
     if entry.status is Status.DOWNLOADING:

@@ -198,3 +198,39 @@ def test_fetch_progress_writes_whole_lines_and_a_throttled_status_line() -> None
     ] in screen.snapshots
     assert not any("1.0 MiB" in line for s in screen.snapshots for line in s)  # throttled
     assert screen.text_lines() == ["b: already in the cache", "a: done, 4.0 MiB in 2.00 s"]
+
+
+class _Tty(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_the_terminal_summary_names_resumes_and_retries(
+    monkeypatch: pytest.MonkeyPatch, cache: str
+) -> None:
+    """A handle whose download was resumed or retried says so in the summary; others do not."""
+    from hubmagic.cli import fetch as fetch_command
+    from hubmagic.cli import main
+    from hubmagic.core.fetch import FetchResult
+
+    def fake_fetch(handles: list[str], **kw: object) -> list[FetchResult]:
+        report = kw["progress"]
+        assert isinstance(report, FetchProgress)
+        report(ProgressEvent("a", Phase.STARTED, total=10, connections=8))
+        report(ProgressEvent("a", Phase.DONE, 10, 10, 1.0, resumes=2, retries=3))
+        report(ProgressEvent("b", Phase.DONE, 10, 10, 1.0, connections=1))
+        return [FetchResult(h, f"/c/{h}", "download", 10, 1.0) for h in handles]
+
+    monkeypatch.setattr(fetch_command, "fetch", fake_fetch)
+    out = _Tty()
+    monkeypatch.setattr(sys, "stdout", out)
+    monkeypatch.setenv("TERM", "xterm")
+    assert main(["fetch", "a", "b", "--cache", cache]) == 0
+    lines = Screen().feed(out.getvalue()).text_lines()
+    assert lines == [
+        "a: done, 10 B in 1.00 s, 2 resumed, 3 retries",
+        "b: done, 10 B in 1.00 s",
+        "2 of 2 models in the cache:",
+        "  a -> /c/a (2 resumed, 3 retries)",
+        "  b -> /c/b",
+    ]

@@ -369,3 +369,111 @@ def test_a_hidden_cache_hit_writes_nothing(monkeypatch: pytest.MonkeyPatch) -> N
     with _terminal() as (tty, shown):
         TextProgress(tty, show_hits=False)(_event("hub/a/1", Phase.DONE, from_cache=True))
     assert shown == [""]
+
+
+# -- connections, resumes and retries -------------------------------------------------------
+
+
+def _parallel(progress: Callable[[ProgressEvent], None], handle: str = "hub/a/1") -> None:
+    """A ranged download on 8 connections: 2 ranges resumed and 3 requests retried on the way."""
+    progress(_event(handle, Phase.STARTED, total=4 * MiB, connections=8))
+    progress(
+        _event(
+            handle,
+            Phase.DOWNLOADING,
+            2 * MiB,
+            total=4 * MiB,
+            elapsed=1.0,
+            connections=8,
+            resumes=2,
+            retries=3,
+        )
+    )
+    progress(_event(handle, Phase.DONE, 4 * MiB, total=4 * MiB, elapsed=2.0, resumes=2, retries=3))
+
+
+def test_a_parallel_download_shows_its_connections_resumes_and_retries() -> None:
+    stream = io.StringIO()
+    _parallel(TextProgress(stream, mode="live"))
+    assert (
+        "\rhub/a/1: 50%, 2.0 MiB / 4.0 MiB, 2.0 MiB/s, 1.00 s left, "
+        "8 connections, 2 resumed, 3 retries [downloading]"
+    ) in stream.getvalue()
+    assert Screen().feed(stream.getvalue()).text_lines() == [
+        "hub/a/1: done in 2.00 s, 4.0 MiB downloaded, 2 resumed, 3 retries"
+    ]
+    # A single stream reads as it always did.
+    stream = io.StringIO()
+    single = TextProgress(stream, mode="live")
+    single(_event("hub/a/1", Phase.STARTED, total=4 * MiB, connections=1))
+    single(_event("hub/a/1", Phase.DOWNLOADING, 2 * MiB, total=4 * MiB, elapsed=1.0, connections=1))
+    assert stream.getvalue().endswith(
+        "\rhub/a/1: 50%, 2.0 MiB / 4.0 MiB, 2.0 MiB/s, 1.00 s left [downloading]"
+    )
+
+
+def test_a_parallel_downloads_line_is_cut_to_the_width_from_its_start() -> None:
+    stream = io.StringIO()  # no terminal size: 80 columns
+    _parallel(TextProgress(stream, mode="terminal"), handle="https://example.org/models/a/1")
+    screen = Screen().feed(stream.getvalue())
+    downloading = [line for s in screen.snapshots for line in s if "[downloading]" in line]
+    assert downloading and all(len(line) <= 79 for line in downloading)
+    assert downloading[-1].startswith("...")
+    assert downloading[-1].endswith(
+        "1.00 s left, 8 connections, 2 resumed, 3 retries [downloading]"
+    )
+
+
+def test_fetch_shows_each_downloads_connections_and_their_sum_in_the_status_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TERM", "xterm")
+    with _terminal() as (tty, shown):
+        fcntl.ioctl(tty.fileno(), termios.TIOCSWINSZ, struct.pack("HHHH", 24, 120, 0, 0))
+        now = [0.0]
+        progress = FetchProgress(tty, 2, interval=0.0, clock=lambda: now[0])
+        progress(_event("a", Phase.STARTED, total=4 * MiB, connections=6))
+        progress(_event("b", Phase.STARTED, total=4 * MiB, connections=2))
+        now[0] = 1.0
+        progress(_event("a", Phase.DOWNLOADING, 2 * MiB, total=4 * MiB, elapsed=1.0, connections=6))
+        progress(
+            _event(
+                "b", Phase.DOWNLOADING, MiB, total=4 * MiB, elapsed=1.0, connections=2, retries=3
+            )
+        )
+        now[0] = 2.0
+        progress(_event("a", Phase.DONE, 4 * MiB, total=4 * MiB, elapsed=2.0, resumes=2))
+        progress.finish()
+    screen = Screen().feed(shown[0])
+    assert [
+        "a: 50%, 2.0 MiB / 4.0 MiB, 2.0 MiB/s, 1.00 s left, 6 connections [downloading]",
+        "b: 25%, 1.0 MiB / 4.0 MiB, 1.0 MiB/s, 3.00 s left, 2 connections, 3 retries [downloading]",
+        "0 of 2 done, 2 running, 3.0 MiB downloaded, 3.0 MiB/s, 8 connections",
+    ] in screen.snapshots, screen.snapshots
+    assert [
+        "a: done, 4.0 MiB in 2.00 s, 2 resumed",
+        "b: 25%, 1.0 MiB / 4.0 MiB, 1.0 MiB/s, 3.00 s left, 2 connections, 3 retries [downloading]",
+        "1 of 2 done, 1 running, 5.0 MiB downloaded, 2.5 MiB/s, 2 connections",
+    ] in screen.snapshots, screen.snapshots
+    assert screen.text_lines() == ["a: done, 4.0 MiB in 2.00 s, 2 resumed"]
+    assert progress.transfer_note("a") == "2 resumed"
+    assert progress.transfer_note("b") == "3 retries"
+    assert progress.transfer_note("c") == ""
+
+
+def test_fetch_of_single_streams_shows_no_connections() -> None:
+    now = [0.0]
+    stream = io.StringIO()
+    progress = FetchProgress(stream, 2, interval=0.0, clock=lambda: now[0], mode="terminal")
+    for handle in ("a", "b"):
+        progress(_event(handle, Phase.STARTED, total=4 * MiB, connections=1))
+    now[0] = 1.0
+    for handle in ("a", "b"):
+        progress(_event(handle, Phase.DOWNLOADING, MiB, total=4 * MiB, elapsed=1.0, connections=1))
+    screen = Screen().feed(stream.getvalue())
+    assert "connection" not in stream.getvalue()
+    assert screen.snapshots[-1] == [
+        "a: 25%, 1.0 MiB / 4.0 MiB, 1.0 MiB/s, 3.00 s left [downloading]",
+        "b: 25%, 1.0 MiB / 4.0 MiB, 1.0 MiB/s, 3.00 s left [downloading]",
+        "0 of 2 done, 2 running, 2.0 MiB downloaded, 2.0 MiB/s",
+    ]

@@ -473,7 +473,9 @@ def test_panel_follows_a_download_live(
 
     hubmagic.resolve(handle, cache_dir=cache, progress=show)
     assert shown[0] == "downloading now (connecting)"
-    percents = [s for s in shown if s.startswith("downloading now ") and s.endswith("%")]
+    percents = [
+        s for s in shown if s.startswith("downloading now ") and s.split(" · ")[0].endswith("%")
+    ]
     assert percents, shown
     assert len(refreshed[0]) == 1 and refreshed[0][0].startswith("downloading now")
     final = panel.row(handle)
@@ -720,6 +722,44 @@ def test_hub_load_with_widget_progress(
     shell.run(f"again = %hub_load {handle}")
     out = capsys.readouterr().out
     assert "connecting" not in out and "from the cache" in out  # hits show no widget
+
+
+def test_rows_show_connections_resumes_and_retries(cache: str) -> None:
+    """The progress row and the panel's live row word them as the text progress does."""
+    handle = "https://example.com/m.tar.gz"
+    widget = WidgetProgress(interval=0)
+    widget(ProgressEvent(handle, Phase.STARTED, total=4 * 1024**2, connections=8))
+    parallel = ProgressEvent(
+        handle,
+        Phase.DOWNLOADING,
+        bytes_done=2 * 1024**2,
+        total=4 * 1024**2,
+        elapsed=1.0,
+        connections=8,
+        resumes=2,
+        retries=3,
+    )
+    widget(parallel)
+    row = widget.rows[handle]
+    amount = "50% · 2.0 MiB / 4.0 MiB · 2.0 MiB/s · 1.00 s left · 8 connections · 2 resumed"
+    assert row.amount == f"{amount} · 3 retries"
+    assert f"{amount} · 3 retries" in row.amount_html.value and row.phase == "downloading"
+    assert repr(row) == (
+        f"{handle}: 50%, 2.0 MiB / 4.0 MiB, 2.0 MiB/s, 1.00 s left, "
+        "8 connections, 2 resumed, 3 retries [downloading]"
+    )
+    widget(ProgressEvent(handle, Phase.DOWNLOADING, 3 * 1024**2, 4 * 1024**2, 2.0, connections=1))
+    assert row.amount == "75% · 3.0 MiB / 4.0 MiB · 1.5 MiB/s · 0.67 s left"  # one stream
+    panel = CachePanel(cache, listen=False)
+    try:
+        panel.on_event(parallel)
+        live = panel.row(handle)
+        assert live is not None
+        assert live.status == "downloading now 50% · 8 connections · 2 resumed · 3 retries"
+        assert live.status in live.status_html.value
+        assert "downloading now 50% · 8 connections" in repr(panel)
+    finally:
+        panel.close()
 
 
 def test_row_widget_repr_without_events() -> None:
