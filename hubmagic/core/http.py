@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import io
 import time
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from hubmagic._version import __version__
@@ -63,7 +64,7 @@ def _requests() -> Any:
     return requests
 
 
-def _transient_errors() -> tuple[type[BaseException], ...]:
+def transient_errors() -> tuple[type[BaseException], ...]:
     requests = _requests()
     import urllib3.exceptions
 
@@ -78,7 +79,7 @@ def _transient_errors() -> tuple[type[BaseException], ...]:
     )
 
 
-def _is_timeout(exc: BaseException) -> bool:
+def is_timeout(exc: BaseException) -> bool:
     requests = _requests()
     import urllib3.exceptions
 
@@ -109,7 +110,7 @@ def resumed_differently_error(url: str) -> ArchiveError:
     )
 
 
-def _status_error(url: str, status: int, reason: str) -> HttpError | ModelNotFoundError:
+def status_error(url: str, status: int, reason: str) -> HttpError | ModelNotFoundError:
     if status in (404, 410):
         return ModelNotFoundError(
             f"No model at {url} (HTTP {status}).",
@@ -168,6 +169,11 @@ class HttpArchiveStream(io.RawIOBase):
         self._ranges = False
         self._validator: str | None = None
         self.resumed = 0
+        self.final_url = url
+        """Where the redirects led (a signed storage URL, perhaps): never shown unredacted."""
+        self.headers: Mapping[str, str] = {}
+        self.ranges = False
+        """Whether the server said it serves byte ranges (``Accept-Ranges: bytes``)."""
 
     # -- opening ------------------------------------------------------------
     def open(self) -> HttpArchiveStream:
@@ -175,10 +181,12 @@ class HttpArchiveStream(io.RawIOBase):
         self._reporter.emit(Phase.CONNECTING, message=f"connecting to {self.url}")
         self._response = self._request(None)
         headers = self._response.headers
+        self.headers = headers
+        self.final_url = str(self._response.url or self.url)
         if "gzip" not in headers.get("Content-Encoding", "identity"):
             length = headers.get("Content-Length")
             self.total = int(length) if length and length.isdigit() else None
-        self._ranges = headers.get("Accept-Ranges", "").lower() == "bytes"
+        self._ranges = self.ranges = headers.get("Accept-Ranges", "").lower() == "bytes"
         self._validator = headers.get("ETag") or headers.get("Last-Modified")
         ctype = headers.get("Content-Type", "").split(";")[0].strip().lower()
         if ctype in ("text/html", "application/xhtml+xml"):
@@ -193,6 +201,7 @@ class HttpArchiveStream(io.RawIOBase):
                 ),
             )
         self._reporter.total = self.total
+        self._reporter.connections = 1
         return self
 
     def _request(self, start: int | None) -> Any:
@@ -210,10 +219,10 @@ class HttpArchiveStream(io.RawIOBase):
                 response = self._session.get(
                     self.url, headers=headers, stream=True, timeout=self._timeouts()
                 )
-            except _transient_errors() as exc:
+            except transient_errors() as exc:
                 failed = self._failure("connection failed", exc)
             except _requests().RequestException as exc:
-                failed, fatal = _short(exc), True
+                failed, fatal = short_error(exc), True
             else:
                 self._last_byte = time.monotonic()  # the server answered: not silent
             if failed is not None:
@@ -235,7 +244,7 @@ class HttpArchiveStream(io.RawIOBase):
                 return response  # the server ignored Range: the caller copes
             if response.status_code not in (200, 206):
                 response.close()
-                raise _status_error(self.url, response.status_code, response.reason or "")
+                raise status_error(self.url, response.status_code, response.reason or "")
             return response
 
     def _timeouts(self) -> tuple[float, float]:
@@ -246,10 +255,10 @@ class HttpArchiveStream(io.RawIOBase):
 
     def _failure(self, what: str, exc: BaseException) -> str:
         """Why an attempt failed, in words (a timeout says how long the server was silent)."""
-        if _is_timeout(exc):
+        if is_timeout(exc):
             quiet = time.monotonic() - self._last_byte
             return f"{WAITING} (no byte for {format_duration(quiet)})"
-        return f"{what}: {_short(exc)}"
+        return f"{what}: {short_error(exc)}"
 
     def _wait_before_retry(self, attempt: int, reason: str, delay: float | None = None) -> None:
         quiet = time.monotonic() - self._last_byte
@@ -270,6 +279,7 @@ class HttpArchiveStream(io.RawIOBase):
             )
         wait = min(30.0, delay if delay is not None else self._backoff * (2**attempt))
         wait = max(0.0, min(wait, self._stall - quiet))
+        self._reporter.retries += 1
         self._reporter.emit(
             Phase.RETRYING,
             message=f"{reason}; retrying in {wait:.1f} s (attempt {attempt + 2} of "
@@ -291,7 +301,7 @@ class HttpArchiveStream(io.RawIOBase):
                 data = self._response.raw.read1(len(buffer))
                 n = len(data)
                 buffer[:n] = data
-            except _transient_errors() as exc:
+            except transient_errors() as exc:
                 lost = self._failure(f"connection lost after {plural(self._offset, 'byte')}", exc)
             if lost is not None:
                 self._resume(attempt, lost)
@@ -332,6 +342,7 @@ class HttpArchiveStream(io.RawIOBase):
             )
         self._response = response
         self.resumed += 1
+        self._reporter.resumes += 1
 
     def close(self) -> None:
         if self._response is not None:
@@ -339,7 +350,7 @@ class HttpArchiveStream(io.RawIOBase):
         super().close()
 
 
-def _short(exc: BaseException) -> str:
+def short_error(exc: BaseException) -> str:
     """The gist of a ``requests`` / ``urllib3`` error, redacted (its text embeds the URL)."""
     text = redact(str(exc))
     return text if len(text) < 300 else text[:297] + "..."
@@ -362,14 +373,14 @@ def ask_uncompressed(url: str, *, session: requests.Session | None = None) -> st
             timeout=config.timeouts(),
         )
     except requests.RequestException as exc:
-        failed = _short(exc)
+        failed = short_error(exc)
     if failed is not None:  # outside the except: not chained to the requests error
         raise DownloadError(f"Could not reach {url}: {failed}.", url=url, fix=TRY_AGAIN)
     body = response.text.strip()
     if response.status_code == 303 and body.startswith("gs://"):
         return str(body)
     if response.status_code in (404, 410):
-        raise _status_error(url, response.status_code, response.reason or "")
+        raise status_error(url, response.status_code, response.reason or "")
     detail = f"HTTP {response.status_code}"
     if response.status_code == 303:
         detail += f" whose body is not a gs:// path ({body[:80]!r})"

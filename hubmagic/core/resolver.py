@@ -18,34 +18,25 @@ is extracted into a local staging folder and ``publish`` uploads it (see
 from __future__ import annotations
 
 import contextlib
-import os
-import shutil
-import sys
-import threading
 import time
 import warnings
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import IO, cast
 
 from hubmagic.core import config, gcs, signals
 from hubmagic.core import handle as handles
+from hubmagic.core.download import download_archive
 from hubmagic.core.errors import (
-    ArchiveError,
     CacheError,
     Fix,
     HubmagicError,
     NotASavedModelError,
     OfflineError,
-    UnsafeArchiveError,
 )
-from hubmagic.core.extract import extract_tar
 from hubmagic.core.handle import Handle, HandleKind
 from hubmagic.core.local_store import LocalStore
 from hubmagic.core.lock import CacheLock
 from hubmagic.core.names import descriptor_text
 from hubmagic.core.progress import Phase, ProgressCallback, ProgressReporter
-from hubmagic.core.readahead import ReadAhead, Source
 from hubmagic.core.redact import redact
 from hubmagic.core.savedmodel import find_problem
 from hubmagic.core.store import Store
@@ -257,7 +248,7 @@ def _fill(h: Handle, store: Store, lock: CacheLock, reporter: ProgressReporter) 
     """Downloads into the lock's tmp folder, checks it, publishes it; returns bytes received."""
     # A local folder for both stores: a gs:// store uploads it in publish().
     tmp_path = lock.make_folder()
-    received = _download_into(h, tmp_path, reporter, store.file_hook(lock.tmp))
+    received = download_archive(h, tmp_path, reporter, store.file_hook(lock.tmp))
     problem = find_problem(LocalStore(tmp_path).folder_files("") or {})
     if problem:
         raise NotASavedModelError(
@@ -280,88 +271,3 @@ def _fill(h: Handle, store: Store, lock: CacheLock, reporter: ProgressReporter) 
             fix=Fix("Remove the damaged entry ({repair}) and try again."),
         )
     return received
-
-
-def _download_into(
-    h: Handle,
-    dest: str,
-    reporter: ProgressReporter,
-    on_file: Callable[[str, int], None] | None = None,
-) -> int:
-    """Streams the handle's archive into ``dest``; returns the bytes received.
-
-    ``on_file`` is called with (relative path, size) before each file is written.
-    An HTTP download that resumed and then does not extract got different bytes
-    on resume (the file changed, or a proxy without ETag): ``dest`` is emptied
-    and the archive downloaded once more from byte 0, saying so in a RETRYING
-    event; a second such failure is an :class:`ArchiveError` in those terms.
-    """
-    assert h.download_url is not None
-    from hubmagic.core import http
-
-    earlier = 0  # bytes received by an attempt given up on
-    for again in (False, True):
-        stream: Source
-        if h.kind is HandleKind.GCS_ARCHIVE:
-            stream = gcs.open_archive(h.download_url, reporter)
-        else:
-            stream = http.HttpArchiveStream(h.download_url, reporter=reporter).open()
-        reporter.emit(Phase.STARTED, message=f"downloading {h.download_url}")
-        try:
-            with contextlib.closing(ReadAhead(stream)) as ahead, _quick_thread_switches():
-                extract_tar(
-                    cast(IO[bytes], ahead),
-                    dest,
-                    max_bytes=config.max_extract_bytes(),
-                    on_file=on_file,
-                )
-        except ArchiveError as exc:
-            if isinstance(exc, UnsafeArchiveError) or not getattr(stream, "resumed", 0):
-                raise
-            if again:
-                raise http.resumed_differently_error(h.download_url) from None
-            reporter.emit(Phase.RETRYING, message=http.RESUMED_DIFFERENTLY)
-            for name in os.listdir(dest):
-                if name.startswith(".hubmagic-"):
-                    continue  # the lock holder's own files (its heartbeat), not the archive's
-                path = os.path.join(dest, name)
-                if os.path.isdir(path) and not os.path.islink(path):
-                    shutil.rmtree(path)
-                else:
-                    os.remove(path)
-            earlier += reporter.bytes_done
-            reporter.bytes_done = 0
-            continue
-        break
-    return earlier + reporter.bytes_done
-
-
-_switch_lock = threading.Lock()
-_switch_users = 0
-_switch_saved = 0.0
-
-
-@contextlib.contextmanager
-def _quick_thread_switches() -> Iterator[None]:
-    """Lets the reader, decompressor and writer threads hand the GIL over faster.
-
-    The decompressor releases the GIL for each block and then waited up to the
-    default 5 ms switch interval to get it back from the tar/writer thread; 0.5 ms
-    made the 300 MB benchmark steadier and about 5 % faster. The interval is
-    process-wide: the first download to start saves it and the last to end
-    restores it (counted under a lock), so overlapping downloads in threads
-    leave it as it was.
-    """
-    global _switch_users, _switch_saved
-    with _switch_lock:
-        if _switch_users == 0:
-            _switch_saved = sys.getswitchinterval()
-            sys.setswitchinterval(min(_switch_saved, 0.0005))
-        _switch_users += 1
-    try:
-        yield
-    finally:
-        with _switch_lock:
-            _switch_users -= 1
-            if _switch_users == 0:
-                sys.setswitchinterval(_switch_saved)

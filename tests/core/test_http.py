@@ -58,6 +58,8 @@ def serve(big_archive: bytes) -> Iterator[type[FaultyServer]]:
 def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HUBMAGIC_RETRY_BACKOFF", "0.01")
     monkeypatch.setenv("HUBMAGIC_RETRIES", "2")
+    # This module tests the single stream; tests/core/test_ranged*.py test the ranges.
+    monkeypatch.setenv("HUBMAGIC_CONNECTIONS", "1")
 
 
 @pytest.fixture

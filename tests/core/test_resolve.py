@@ -326,7 +326,7 @@ def test_overlapping_downloads_leave_the_switch_interval_as_it_was() -> None:
     import sys
     import threading
 
-    from hubmagic.core.resolver import _quick_thread_switches
+    from hubmagic.core.download import _quick_thread_switches
 
     before = sys.getswitchinterval()
     a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
