@@ -31,7 +31,7 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import IO, Any, cast
 
-from hubmagic.core import config, gcs
+from hubmagic.core import config
 from hubmagic.core.budget import BUDGET
 from hubmagic.core.checksum import ChecksumMismatchError, VerifiedSource, Verifier
 from hubmagic.core.checksum import expected_from_headers as _expected
@@ -133,8 +133,9 @@ def _open(
     """The archive as a read-once stream, and how to ask how often it resumed."""
     assert h.download_url is not None
     if h.kind is HandleKind.GCS_ARCHIVE:
-        archive = gcs.open_archive(h.download_url, reporter)
-        return ReadAhead(archive), lambda: 0
+        from hubmagic.core.gcs_ranges import open_gcs_archive
+
+        return open_gcs_archive(h.download_url, reporter, download, single=single)
     from hubmagic.core import http
 
     stream = http.HttpArchiveStream(h.download_url, reporter=reporter).open()
