@@ -168,8 +168,13 @@ class _CountingReader(io.RawIOBase):
             super().close()
 
 
-def open_archive(url: str, reporter: ProgressReporter) -> io.RawIOBase:
-    """Opens a gs:// archive for one front-to-back read, reporting bytes as they come."""
+def archive_blob(url: str) -> Any:
+    """The archive object's metadata (size, crc32c, md5_hash, generation), in one request.
+
+    Raises:
+        ModelNotFoundError: no object at ``url``.
+        GcsError: the request failed (missing bucket, access denied...).
+    """
     bucket_name, path = split(url)
     try:
         blob = client().bucket(bucket_name).get_blob(path, **call_options())
@@ -177,8 +182,21 @@ def open_archive(url: str, reporter: ProgressReporter) -> io.RawIOBase:
         raise translate(exc, url, "read") from exc
     if blob is None:
         raise ModelNotFoundError(f"No archive at {url}. Check the path (gsutil ls {url}).")
+    return blob
+
+
+def open_archive(url: str, reporter: ProgressReporter, blob: Any = None) -> io.RawIOBase:
+    """Opens a gs:// archive for one front-to-back read, reporting bytes as they come.
+
+    ``blob`` is the object's metadata from :func:`archive_blob` (fetched when
+    ``None``). The bytes are read as stored (``raw_download``): the object's
+    crc32c / md5 are those of the stored bytes, and ``tarfile`` undoes a gzip
+    ``Content-Encoding`` itself.
+    """
+    if blob is None:
+        blob = archive_blob(url)
     reporter.total = int(blob.size) if blob.size is not None else None
-    reader = blob.open("rb", chunk_size=_CHUNK, **call_options())
+    reader = blob.open("rb", chunk_size=_CHUNK, raw_download=True, **call_options())
     return _CountingReader(reader, reporter, url)
 
 
