@@ -4,6 +4,9 @@ Usage::
 
     .venv/bin/python benchmarks/bench_download.py [--mb 300] [--repeat 3] [--keep DIR]
                                                   [--json FILE]
+                                                  [--capped [--conn-rate 20] [--link-rate 240]]
+
+``--capped`` times downloads over a capped link instead (``benchmarks/_capped.py``).
 
 One run builds (once, then reuses) a SavedModel of ``--mb`` MB of seeded random
 weights and assets with its prebuilt ``bench/big/1.tar.gz``, serves it with
@@ -763,9 +766,35 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--hit-calls", type=int, default=200, help="cache-hit calls timed (default 200)"
     )
+    parser.add_argument(
+        "--capped",
+        action="store_true",
+        help="time downloads over a capped link (tools/range_server.py) against aria2c",
+    )
+    parser.add_argument(
+        "--conn-rate",
+        type=float,
+        default=20.0,
+        metavar="MB/s",
+        help="--capped: cap per connection in MB/s (default 20)",
+    )
+    parser.add_argument(
+        "--link-rate",
+        type=float,
+        default=240.0,
+        metavar="MB/s",
+        help="--capped: cap of the whole link in MB/s (default 240)",
+    )
     args = parser.parse_args(argv)
     if args.mb < 1 or args.repeat < 1 or args.hit_calls < 1 or args.retries < 0:
         parser.error("--mb, --repeat and --hit-calls must be at least 1, --retries at least 0")
+    if args.capped:
+        # _capped imports this module by name: the running script must be that module.
+        sys.modules.setdefault("bench_download", sys.modules[__name__])
+        sys.path.insert(0, str(HERE))
+        import _capped
+
+        return _capped.main(args)
     try:
         results = run(args)
     except BenchError as exc:
