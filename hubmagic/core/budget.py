@@ -80,6 +80,11 @@ class ConnectionBudget:
                 self._held[download] -= 1
             self._cond.notify_all()
 
+    def in_use(self) -> dict[int, int]:
+        """Connections held now, per download."""
+        with self._cond:
+            return {d: n for d, n in self._held.items() if n}
+
     def held(self, download: int) -> int:
         with self._cond:
             return self._held.get(download, 0)

@@ -133,7 +133,7 @@ class VerifiedSource:
     def readinto(self, buffer: Any) -> int:
         n = self._source.readinto(buffer)
         if n:
-            self.verifier.update(memoryview(buffer)[:n])
+            self.verifier.update(bytes(memoryview(buffer)[:n]))  # google-crc32c takes bytes only
         else:
             self.verifier.check()
         return int(n or 0)

@@ -39,7 +39,7 @@ from hubmagic.core.errors import ArchiveError, HubmagicError, UnsafeArchiveError
 from hubmagic.core.extract import extract_tar
 from hubmagic.core.handle import Handle, HandleKind
 from hubmagic.core.progress import Phase, ProgressReporter
-from hubmagic.core.readahead import ReadAhead
+from hubmagic.core.readahead import Forwarded, ReadAhead
 
 _ids = itertools.count(1)
 _CHUNK = 1024 * 1024
@@ -108,8 +108,12 @@ def _attempt(
                     on_file=on_file,
                 )
                 _drain(source)
+        except Forwarded as exc:
+            raise exc.original from None
         except ChecksumMismatchError as exc:
-            raise _Again(f"{exc.message.split(':')[0]}; downloading it again", exc) from None
+            raise _Again(
+                "the archive did not match its checksum; downloading it again", exc
+            ) from None
         except ArchiveError as exc:
             if isinstance(exc, UnsafeArchiveError) or not resumed():
                 raise

@@ -52,10 +52,13 @@ from hubmagic.core import config, signals
 from hubmagic.core.budget import ConnectionBudget
 from hubmagic.core.errors import DownloadError, Fix
 from hubmagic.core.progress import Phase, ProgressReporter
+from hubmagic.core.readahead import forwardable
 from hubmagic.core.units import format_duration, plural
 
 _POLL = 0.2
 """Seconds between two looks at the stop flag while waiting."""
+_JOIN = 1.0
+"""Seconds close() waits, in all, for the workers to end."""
 _LOWER_AFTER = 2
 """Failures in a row on one connection after which the download uses one connection fewer."""
 
@@ -204,6 +207,7 @@ class RangedDownload(io.RawIOBase):
         for number, thread in enumerate(threads):
             thread.name = f"hubmagic-range-{number}"
             thread.start()
+        self._threads = threads
 
     # -- the consumer -------------------------------------------------------
     def readable(self) -> bool:
@@ -213,7 +217,7 @@ class RangedDownload(io.RawIOBase):
         with self._cond:
             while True:
                 if self._error is not None:
-                    raise self._error
+                    raise forwardable(self._error)
                 if self._head >= self._count:
                     return 0
                 current = self._ranges.get(self._head)
@@ -242,6 +246,11 @@ class RangedDownload(io.RawIOBase):
         self._idle.set()
         with self._cond:
             self._cond.notify_all()
+        # Workers look at the stop flag between two reads; one stuck on a silent
+        # server is not waited for (it ends at its read timeout).
+        deadline = time.monotonic() + _JOIN
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
         super().close()
 
     # -- the workers --------------------------------------------------------
@@ -252,25 +261,34 @@ class RangedDownload(io.RawIOBase):
             self._active += 1
             self._reporter.connections = self._active
         reader: RangeReader | None = None
+        left = False  # _take counted this worker out already
         try:
             if head is not None:
                 self._fill_from_head(head)
             while not self._stop.is_set():
                 taken = self._take()
                 if taken is None:
+                    left = True
                     return
-                reader = self._fetch(taken, reader)
+                reader, left = self._fetch(taken, reader)
+                if left:
+                    return
         except BaseException as exc:  # handed to the consumer, raised in its thread
             self._fail(exc)
         finally:
             if reader is not None:
                 with contextlib.suppress(Exception):
                     reader.close()
-            with self._cond:
-                self._active -= 1
-                self._reporter.connections = self._active
-                self._cond.notify_all()
+            if not left:
+                with self._cond:
+                    self._leave()
             self._budget.give_back(self._download)
+
+    def _leave(self) -> None:
+        """Counts this worker out (under the lock)."""
+        self._active -= 1
+        self._reporter.connections = self._active
+        self._cond.notify_all()
 
     def _fail(self, exc: BaseException) -> None:
         with self._cond:
@@ -287,28 +305,30 @@ class RangedDownload(io.RawIOBase):
         return _Range(index, start, size, memoryview(raw)[:size])
 
     def _take(self) -> _Range | None:
-        """The next range to fetch, once the window allows it; ``None`` when all are taken."""
+        """The next range to fetch, once the window allows it; ``None`` when this worker ends.
+
+        Deciding to end and counting the worker out happen under one lock, so
+        workers told to leave (fewer connections) never all leave: at least
+        ``_limit`` (>= 1) stay while ranges remain, and a range handed back is
+        taken before any worker ends for lack of work.
+        """
         with self._cond:
             while not self._stop.is_set():
                 if self._active > self._limit:
-                    return None  # fewer connections now: this one leaves
+                    break  # fewer connections now: this one leaves
                 if self._returned:
                     return self._ranges[heapq.heappop(self._returned)]
                 if self._next >= self._count:
                     self._idle.set()
-                    return None
+                    break
                 if self._next < self._head + self._window:
                     taken = self._new_range(self._next)
                     self._ranges[taken.index] = taken
                     self._next += 1
                     return taken
                 self._cond.wait(_POLL)
+            self._leave()
             return None
-
-    def _give_back(self, taken: _Range) -> None:
-        with self._cond:
-            heapq.heappush(self._returned, taken.index)
-            self._cond.notify_all()
 
     def _landed(self, taken: _Range, n: int) -> None:
         with self._cond:
@@ -337,12 +357,16 @@ class RangedDownload(io.RawIOBase):
         finally:
             head.close()
 
-    def _fetch(self, taken: _Range, reader: RangeReader | None) -> RangeReader | None:
-        """Fills one range, resuming from its own offset; returns the connection to reuse."""
+    def _fetch(self, taken: _Range, reader: RangeReader | None) -> tuple[RangeReader | None, bool]:
+        """Fills one range, resuming from its own offset.
+
+        Returns the connection to reuse, and whether this worker was counted out
+        (one connection fewer: the range was handed back).
+        """
         failures = 0
         while taken.filled < taken.size:
             if self._stop.is_set():
-                return reader
+                return reader, False
             if reader is None:
                 reader = self._backend.connect()
             generation = self._backend.generation
@@ -363,9 +387,8 @@ class RangedDownload(io.RawIOBase):
                 self._check_stall(exc.reason)
                 if failures > self._retries:
                     raise self._gave_up(failures, exc.reason) from None
-                if failures >= _LOWER_AFTER and self._lower(f"{exc.reason}; one connection fewer"):
-                    self._give_back(taken)
-                    return reader
+                if failures >= _LOWER_AFTER and self._lower(taken, exc.reason):
+                    return reader, True
                 if failures:
                     self._wait(failures, exc.reason)
                 else:  # bytes came before it dropped: resume at once
@@ -376,9 +399,8 @@ class RangedDownload(io.RawIOBase):
             except Throttled as exc:
                 failures += 1
                 self._count_failure(resumed=False)
-                if self._lower(f"{exc.reason}; one connection fewer"):
-                    self._give_back(taken)
-                    return reader
+                if self._lower(taken, exc.reason):
+                    return reader, True
                 if failures > self._retries:
                     raise self._gave_up(failures, exc.reason) from None
                 self._check_stall(exc.reason)
@@ -392,7 +414,7 @@ class RangedDownload(io.RawIOBase):
                     Phase.RETRYING, message=f"{exc.reason}; asking for a fresh download link"
                 )
                 self._backend.refresh(generation)
-        return reader
+        return reader, False
 
     def _count_failure(self, *, resumed: bool) -> None:
         with self._cond:
@@ -403,13 +425,17 @@ class RangedDownload(io.RawIOBase):
                 self.resumed = self._counts.resumes
                 self._reporter.resumes = self._counts.resumes
 
-    def _lower(self, message: str) -> bool:
-        """One connection fewer (never below one); ``True`` when the caller is to leave."""
+    def _lower(self, taken: _Range, reason: str) -> bool:
+        """One connection fewer, never below one: hands ``taken`` back and counts this worker
+        out, in one step (so two workers cannot both leave the last ranges to nobody).
+        ``False`` when this is the last connection, which stays."""
         with self._cond:
             if self._active <= 1:
                 return False
             self._limit = min(self._limit, self._active - 1)
-        self._reporter.emit(Phase.RETRYING, message=message)
+            heapq.heappush(self._returned, taken.index)
+            self._leave()
+        self._reporter.emit(Phase.RETRYING, message=f"{reason}; one connection fewer")
         return True
 
     def _quiet(self) -> float:

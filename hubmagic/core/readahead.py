@@ -25,6 +25,24 @@ _JOIN = 1.0
 """Seconds close() waits for the thread before leaving it to close the source."""
 
 
+class Forwarded(Exception):
+    """A Ctrl-C or a stop raised in a reader thread, on its way to the download's thread.
+
+    The thread that reads this stream may be isal's decompressor, which hands only
+    ``Exception`` on to its reader: a bare ``KeyboardInterrupt`` would end that
+    thread instead. ``download`` raises :attr:`original` again.
+    """
+
+    def __init__(self, original: BaseException) -> None:
+        super().__init__(repr(original))
+        self.original = original
+
+
+def forwardable(exc: BaseException) -> Exception:
+    """``exc`` itself, or wrapped in :class:`Forwarded` when it is no ``Exception``."""
+    return exc if isinstance(exc, Exception) else Forwarded(exc)
+
+
 class Source(Protocol):
     def readinto(self, buffer: Any, /) -> int | None: ...
 
@@ -111,7 +129,7 @@ class ReadAhead(io.RawIOBase):
                 return 0
             if isinstance(item, BaseException):
                 self._filled.put(item)
-                raise item
+                raise forwardable(item)
             self._current, n = item
             assert self._current is not None
             self._view = self._current[:n]
