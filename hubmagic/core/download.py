@@ -33,7 +33,7 @@ from typing import IO, Any, cast
 
 from hubmagic.core import config
 from hubmagic.core.budget import BUDGET
-from hubmagic.core.checksum import ChecksumMismatchError, VerifiedSource, Verifier
+from hubmagic.core.checksum import ChecksumMismatchError, Expected, VerifiedSource, Verifier
 from hubmagic.core.checksum import expected_from_headers as _expected
 from hubmagic.core.errors import ArchiveError, HubmagicError, UnsafeArchiveError
 from hubmagic.core.extract import extract_tar
@@ -134,45 +134,39 @@ def _attempt(
 def _open(
     h: Handle, reporter: ProgressReporter, download: int, *, single: bool
 ) -> tuple[Any, Callable[[], int]]:
-    """The archive as a read-once stream, and how to ask how often it resumed."""
+    """The archive as a read-once verified stream, and how to ask how often it resumed."""
     assert h.download_url is not None
     if h.kind is HandleKind.GCS_ARCHIVE:
         from hubmagic.core.gcs_ranges import open_gcs_archive
 
-        return open_gcs_archive(h.download_url, reporter, download, single=single)
-    from hubmagic.core import http
-
-    stream = http.HttpArchiveStream(h.download_url, reporter=reporter).open()
-    raw: Any = stream
-    ranged = (
-        not single
-        and config.connections() > 1
-        and stream.ranges
-        and stream.total is not None
-        and stream.total >= config.parallel_threshold()
-    )
-    if ranged:
-        assert stream.total is not None
-        from hubmagic.core.http_ranges import HttpRanges
-        from hubmagic.core.ranged import RangedDownload
-
-        validator = stream.headers.get("ETag") or stream.headers.get("Last-Modified")
-        raw = RangedDownload(
-            HttpRanges(h.download_url, stream.final_url, total=stream.total, validator=validator),
-            total=stream.total,
-            reporter=reporter,
-            budget=BUDGET,
-            download=download,
-            head=stream,
-            connections=config.connections(),
-            range_size=config.range_size(),
-        )
+        raw, expected, ranged = open_gcs_archive(h.download_url, reporter, download, single=single)
+    else:
+        raw, expected, ranged = _open_http(h.download_url, reporter, download, single=single)
     counted = raw
-    expected = _expected(stream.headers)
     if expected is not None:
         raw = VerifiedSource(raw, Verifier(expected, h.download_url))
     # A single stream is read ahead in a thread; ranges already arrive in threads.
-    return (raw if ranged else ReadAhead(raw)), lambda: int(counted.resumed)
+    return (raw if ranged else ReadAhead(raw)), lambda: int(getattr(counted, "resumed", 0))
+
+
+def _open_http(
+    url: str, reporter: ProgressReporter, download: int, *, single: bool
+) -> tuple[Any, Expected | None, bool]:
+    from hubmagic.core import http
+    from hubmagic.core.range_kinds import worth_it
+
+    stream = http.HttpArchiveStream(url, reporter=reporter).open()
+    expected = _expected(stream.headers)
+    if not (stream.ranges and worth_it(stream.total, single=single)):
+        return stream, expected, False
+    assert stream.total is not None
+    from hubmagic.core.http_ranges import HttpRanges
+    from hubmagic.core.ranged import parallel
+
+    validator = stream.headers.get("ETag") or stream.headers.get("Last-Modified")
+    backend = HttpRanges(url, stream.final_url, total=stream.total, validator=validator)
+    raw = parallel(backend, total=stream.total, reporter=reporter, download=download, head=stream)
+    return raw, expected, True
 
 
 def _drain(source: Any) -> None:

@@ -39,11 +39,10 @@ from http import HTTPStatus
 from typing import Any
 
 from hubmagic.core import config, gcs
-from hubmagic.core.budget import BUDGET
-from hubmagic.core.checksum import Expected, VerifiedSource, Verifier, choose
+from hubmagic.core.checksum import Expected, choose
 from hubmagic.core.progress import ProgressReporter
-from hubmagic.core.ranged import RangedDownload, RangesUnusable, Throttled, Transient
-from hubmagic.core.readahead import ReadAhead
+from hubmagic.core.range_kinds import RangesUnusable, Throttled, Transient, worth_it
+from hubmagic.core.ranged import parallel
 from hubmagic.core.units import plural
 
 THROTTLE_STATUSES = frozenset({429, 503})
@@ -56,49 +55,22 @@ _REPORT = 64 * 1024
 
 def open_gcs_archive(
     url: str, reporter: ProgressReporter, download: int, *, single: bool
-) -> tuple[Any, Callable[[], int]]:
-    """The archive at ``url`` as a read-once verified stream, and how often it resumed.
+) -> tuple[Any, Expected | None, bool]:
+    """The archive at ``url`` as a read-once stream, its checksum, and whether it is ranged.
 
     ``download`` is the id in :data:`~hubmagic.core.budget.BUDGET` of this
-    download, which already holds one connection.
+    download, which already holds one connection (the first worker's).
     """
     blob = gcs.archive_blob(url)
     size = int(blob.size) if blob.size is not None else None
-    raw: Any
-    ranged = (
-        not single
-        and size is not None
-        and config.connections() > 1
-        and size >= config.parallel_threshold()
-    )
-    if ranged:
+    expected = expected_from_blob(blob)
+    if worth_it(size, single=single):
         assert size is not None
         reporter.total = size
-        # RangedDownload's workers all take their connection from the budget
-        # when there is no head stream (there is none here: the first range is
-        # a ranged read like the others), so the one the caller took for the
-        # head goes back first; otherwise it would sit unused and the download
-        # would get one connection fewer than its share.
-        BUDGET.give_back(download)
-        raw = RangedDownload(
-            GcsRanges(url, blob.bucket.client, generation=int(blob.generation or 0)),
-            total=size,
-            reporter=reporter,
-            budget=BUDGET,
-            download=download,
-            head=None,
-            connections=config.connections(),
-            range_size=config.range_size(),
-        )
-    else:
-        raw = gcs.open_archive(url, reporter, blob)
-    counted = raw
-    expected = expected_from_blob(blob)
-    if expected is not None:
-        raw = VerifiedSource(raw, Verifier(expected, url))
-    # A single stream is read ahead in a thread; ranges already arrive in threads.
-    source = raw if ranged else ReadAhead(raw)
-    return source, lambda: int(getattr(counted, "resumed", 0))
+        backend = GcsRanges(url, blob.bucket.client, generation=int(blob.generation or 0))
+        raw = parallel(backend, total=size, reporter=reporter, download=download, head=None)
+        return raw, expected, True
+    return gcs.open_archive(url, reporter, blob), expected, False
 
 
 def expected_from_blob(blob: Any) -> Expected | None:

@@ -24,7 +24,7 @@ from hubmagic.core.http import (
     status_error,
     transient_errors,
 )
-from hubmagic.core.ranged import Expired, RangesUnusable, Throttled, Transient
+from hubmagic.core.range_kinds import Expired, RangesUnusable, Throttled, Transient
 from hubmagic.core.units import plural
 
 TRANSIENT_STATUSES = frozenset({408, 500, 502, 504})

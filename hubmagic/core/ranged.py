@@ -19,21 +19,11 @@ small machine. The price of the window: one slow connection stops the others
 ``window`` ranges ahead of it until it catches up; the extractor reads the range
 at the head as its bytes land, so it never waits for a whole range.
 
-Failures are handled per range by the backend's errors (see
-``http_ranges`` / ``gcs_ranges``):
-
-- :class:`Transient` (reset, timeout, 5xx): the range resumes from its own
-  offset on a new connection, after a backoff; two in a row on one connection
-  lower the number of connections by one;
-- :class:`Throttled` (429 / 503): one connection fewer; the last one waits for
-  ``Retry-After`` instead;
-- :class:`Expired` (a signed URL past its time): the backend asks the handle's
-  URL for a fresh redirect, once for all connections, and the range goes on;
-- :class:`RangesUnusable` (Range ignored, the file changed, a Content-Range
-  that does not fit): the whole download falls back to one stream from the
-  start (the caller does that, once);
-- any other :class:`HubmagicError` ends the download.
-
+It starts as one stream (the first request's answer, read range after range)
+and adds the other connections only once the extractor is seen waiting for
+bytes (30 ms in all): where one stream outruns the decompressor (a fast link,
+loopback) more connections would only take CPU from it. What each failure
+means is in :mod:`~hubmagic.core.range_kinds`.
 No byte for ``HUBMAGIC_STALL_TIMEOUT`` over all connections ends it too.
 """
 
@@ -44,89 +34,46 @@ import heapq
 import io
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from hubmagic.core import config, signals
 from hubmagic.core.budget import ConnectionBudget
 from hubmagic.core.errors import DownloadError, Fix
 from hubmagic.core.progress import Phase, ProgressReporter
+from hubmagic.core.range_kinds import (
+    Expired,
+    Head,
+    RangeBackend,
+    RangeReader,
+    RangesUnusable,
+    Throttled,
+    Transient,
+)
 from hubmagic.core.readahead import forwardable
 from hubmagic.core.units import format_duration, plural
+
+__all__ = [
+    "Expired",
+    "RangeBackend",
+    "RangeReader",
+    "RangedDownload",
+    "RangesUnusable",
+    "Throttled",
+    "Transient",
+    "parallel",
+]
 
 _POLL = 0.2
 """Seconds between two looks at the stop flag while waiting."""
 _JOIN = 1.0
 """Seconds close() waits, in all, for the workers to end."""
+_GROW_AFTER = 0.03
+"""Seconds the extractor may wait for bytes, in all, before more connections start."""
+_WARM_UP = 256 * 1024
+"""Bytes received before waits count (the first ones wait for the connection itself)."""
 _LOWER_AFTER = 2
 """Failures in a row on one connection after which the download uses one connection fewer."""
-
-
-class RangeFailure(Exception):
-    """Why one ranged request failed (raised by backends; never leaves this module)."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-class Transient(RangeFailure):
-    """Worth retrying on a new connection, from the bytes already received."""
-
-
-class Throttled(RangeFailure):
-    """The server asked for fewer requests (429, 503), perhaps saying when to come back."""
-
-    def __init__(self, reason: str, delay: float | None) -> None:
-        super().__init__(reason)
-        self.delay = delay
-
-
-class Expired(RangeFailure):
-    """The signed URL is past its time: a fresh redirect is needed."""
-
-
-class RangesUnusable(DownloadError):
-    """Ranges cannot be trusted here: download again as one stream from the start."""
-
-    def __init__(self, reason: str, *, url: str) -> None:
-        super().__init__(f"Parallel download of {url} stopped: {reason}.", url=url)
-        self.reason = reason
-
-
-class RangeReader(Protocol):
-    """One connection's way of fetching ranges of the archive."""
-
-    def read_range(
-        self, start: int, into: memoryview, on_bytes: Callable[[int], None], stop: threading.Event
-    ) -> None:
-        """Fills ``into`` with the bytes from ``start`` on, calling ``on_bytes(n)`` per piece.
-
-        Raises:
-            RangeFailure: a subclass saying what to do.
-            HubmagicError: a failure no retry can fix (404, access denied...).
-        """
-
-    def close(self) -> None: ...
-
-
-class RangeBackend(Protocol):
-    url: str
-    generation: int
-
-    def connect(self) -> RangeReader: ...
-
-    def refresh(self, seen: int) -> None:
-        """Gets a fresh signed URL unless another connection did since ``seen``."""
-
-
-class Head(Protocol):
-    """An open stream of the archive from byte 0 (the first request's answer)."""
-
-    def readinto(self, buffer: Any, /) -> int: ...
-
-    def close(self) -> None: ...
 
 
 @dataclass
@@ -140,9 +87,33 @@ class _Range:
 
 @dataclass
 class _Counters:
+    received: int = 0
     resumes: int = 0
     retries: int = 0
     last_byte: float = field(default_factory=time.monotonic)
+
+
+def parallel(
+    backend: RangeBackend,
+    *,
+    total: int,
+    reporter: ProgressReporter,
+    download: int,
+    head: Head | None,
+) -> RangedDownload:
+    """A :class:`RangedDownload` with the process's budget and the settings."""
+    from hubmagic.core.budget import BUDGET
+
+    return RangedDownload(
+        backend,
+        total=total,
+        reporter=reporter,
+        budget=BUDGET,
+        download=download,
+        head=head,
+        connections=config.connections(),
+        range_size=config.range_size(),
+    )
 
 
 class RangedDownload(io.RawIOBase):
@@ -153,8 +124,10 @@ class RangedDownload(io.RawIOBase):
         total: the archive's size.
         reporter: receives bytes, connection counts, resumes and retries.
         budget: the process's connection budget; ``download`` is this download's id
-            in it, which already holds one connection (the ``head``'s).
-        head: the first request's stream, which fills the first range.
+            in it, which already holds one connection: the first worker's (it reads
+            ``head``, when there is one).
+        head: the first request's stream, which fills the first range (``None``:
+            the first range is a ranged read like the others).
         connections: at most this many at once.
         range_size: bytes per request.
         window: ranges in memory at most (default ``connections + 4``).
@@ -199,15 +172,30 @@ class RangedDownload(io.RawIOBase):
         self._idle = threading.Event()  # set when no range is left to take: waiters give up
         self._counts = _Counters()
         self.resumed = 0
-        threads = [threading.Thread(target=self._run, args=(head,), daemon=True)]
-        threads += [
-            threading.Thread(target=self._run, args=(None,), daemon=True)
-            for _ in range(min(connections, self._count) - 1)
-        ]
-        for number, thread in enumerate(threads):
-            thread.name = f"hubmagic-range-{number}"
-            thread.start()
-        self._threads = threads
+        self._spares = min(connections, self._count) - 1
+        self._waited = 0.0
+        self._threads: list[threading.Thread] = []
+        # The first worker uses the connection the caller holds (the head's, if any);
+        # the others start once the extractor is seen waiting for bytes (_grow).
+        self._start_worker(head, holds=True)
+        if head is None and self._spares:
+            self._grow()  # no stream to measure: a ranged read per connection from the start
+
+    def _start_worker(self, head: Head | None, *, holds: bool) -> None:
+        thread = threading.Thread(
+            target=self._run,
+            args=(head, holds),
+            name=f"hubmagic-range-{len(self._threads)}",
+            daemon=True,
+        )
+        self._threads.append(thread)
+        thread.start()
+
+    def _grow(self) -> None:
+        """Starts the other connections (once): the network, not the extractor, is slow."""
+        spares, self._spares = self._spares, 0
+        for _ in range(spares):
+            self._start_worker(None, holds=False)
 
     # -- the consumer -------------------------------------------------------
     def readable(self) -> bool:
@@ -223,7 +211,9 @@ class RangedDownload(io.RawIOBase):
                 current = self._ranges.get(self._head)
                 if current is not None and current.filled > self._head_pos:
                     break
+                began = time.monotonic()
                 self._cond.wait(_POLL)
+                self._note_wait(time.monotonic() - began)
                 signals.check()
             available = current.filled - self._head_pos
         # Bytes below ``filled`` are never written again: copy them unlocked.
@@ -238,6 +228,19 @@ class RangedDownload(io.RawIOBase):
                 self._head_pos = 0
                 self._cond.notify_all()
         return n
+
+    def _note_wait(self, seconds: float) -> None:
+        """The extractor waited for bytes: past ``_GROW_AFTER`` in all, more connections.
+
+        Where one stream outruns the decompressor (a fast link, loopback), more
+        connections would only take CPU from it; where the extractor waits, the
+        network is the limit and parallel ranges lift it. The first range's
+        wait (the connection's start) is not counted.
+        """
+        if self._spares and self._counts.received >= _WARM_UP:
+            self._waited += seconds
+            if self._waited >= _GROW_AFTER:
+                self._grow()
 
     def close(self) -> None:
         if self.closed:
@@ -254,8 +257,8 @@ class RangedDownload(io.RawIOBase):
         super().close()
 
     # -- the workers --------------------------------------------------------
-    def _run(self, head: Head | None) -> None:
-        if head is None and not self._budget.take(self._download, self._idle):
+    def _run(self, head: Head | None, holds: bool) -> None:
+        if not holds and not self._budget.take(self._download, self._idle):
             return
         with self._cond:
             self._active += 1
@@ -333,27 +336,41 @@ class RangedDownload(io.RawIOBase):
     def _landed(self, taken: _Range, n: int) -> None:
         with self._cond:
             taken.filled += n
+            self._counts.received += n
             self._counts.last_byte = time.monotonic()
             self._reporter.advance(n)
             if taken.index == self._head:
                 self._cond.notify_all()
 
     def _fill_from_head(self, head: Head) -> None:
-        """The first range comes from the first request's answer, which is then closed."""
-        with self._cond:
-            first = self._new_range(0)
-            self._ranges[0] = first
-            self._next = 1
+        """The first request's answer fills ranges 0, 1, 2... while no other connection
+        has taken the next one; then it is closed and this worker fetches ranges too."""
         try:
-            while first.filled < first.size and not self._stop.is_set():
-                n = head.readinto(first.buffer[first.filled :])
-                if not n:
-                    raise DownloadError(
-                        f"{self._backend.url} ended after {plural(first.filled, 'byte')}, "
-                        f"before the {self._total} it announced.",
-                        url=self._backend.url,
-                    )
-                self._landed(first, n)
+            index = 0
+            while not self._stop.is_set():
+                with self._cond:
+                    while (
+                        self._next == index
+                        and index >= self._head + self._window
+                        and not self._stop.is_set()
+                    ):
+                        self._cond.wait(_POLL)
+                    if self._next != index or index >= self._count:
+                        return
+                    taken = self._new_range(index)
+                    self._ranges[index] = taken
+                    self._next = index + 1
+                while taken.filled < taken.size and not self._stop.is_set():
+                    n = head.readinto(taken.buffer[taken.filled :])
+                    if not n:
+                        raise DownloadError(
+                            f"{self._backend.url} ended after "
+                            f"{plural(taken.start + taken.filled, 'byte')}, before the "
+                            f"{self._total} it announced.",
+                            url=self._backend.url,
+                        )
+                    self._landed(taken, n)
+                index += 1
         finally:
             head.close()
 

@@ -1,5 +1,9 @@
 """Parallel ranged downloads against a real 127.0.0.1 server that caps and misbehaves.
 
+A download starts as one stream and adds connections once the extractor waits
+for bytes, so the tests that need several cap each connection (8 MB/s): the
+uncapped loopback outruns the decompressor with one.
+
 The server (``tools/range_server.py``) stands in for tfhub.dev / Kaggle: the
 handle URL answers 302 to a signed-style storage URL that honours Range. Each
 test ends in a complete entry, byte-identical to the model, or a clear error
@@ -141,11 +145,21 @@ def test_several_connections_fill_tensorflow_hubs_layout(
     assert sorted(os.listdir(cache)) == sorted([key, CacheNames.descriptor_name(key)])
     assert server.connections_used() >= 3  # the first answer's, then the range connections
     ranged = ranges_served(server)
-    assert len(ranged) >= server.size // RANGE - 1
+    assert len(ranged) >= server.size // RANGE // 2, "most ranges came as ranged requests"
     # Keep-alive: far fewer connections than ranges.
     assert server.connections_used() <= 5 < len(ranged)
     assert max(e.connections for e in events) > 1
     assert not events.retrying()
+
+
+def test_a_stream_faster_than_the_extractor_stays_one_connection(
+    serve: Serve, model: Path, cache: str
+) -> None:
+    server = serve(per_connection_rate=400 * MB)  # loopback, well above gunzip's speed
+    path, events = fetch(server, cache)
+    same_files(model, path)
+    assert [r.range for r in server.storage_requests()] == [None]
+    assert {e.connections for e in events if e.phase is Phase.DOWNLOADING} <= {1}
 
 
 def test_one_connection_is_one_stream(
@@ -190,7 +204,7 @@ def test_a_reset_range_resumes_from_its_own_offset(serve: Serve, model: Path, ca
 def test_untrustworthy_ranges_fall_back_to_one_stream(
     serve: Serve, model: Path, cache: str, faults: Faults
 ) -> None:
-    server = serve(faults=faults)
+    server = serve(faults=faults, per_connection_rate=8 * MB)
     path, events = fetch(server, cache)
     same_files(model, path)
     assert [m for m in events.retrying() if "as one stream" in m]
@@ -210,8 +224,9 @@ def test_an_expired_signature_gets_a_fresh_redirect_for_the_missing_ranges(
     same_files(model, path)
     assert server.redirects >= 2
     assert [m for m in events.retrying() if "fresh download link" in m]
-    # Only the missing ranges: no range twice, no restart from byte 0.
-    ranged = ranges_served(server)
+    # Only the missing ranges: no range twice, no restart from byte 0 (bytes=0-0 asks
+    # for a fresh redirect).
+    ranged = [r for r in ranges_served(server) if r != (0, 0)]
     assert len(set(ranged)) == len(ranged)
     assert all(r.range is not None for r in server.storage_requests()[1:])
     for event in events:
@@ -232,7 +247,9 @@ def test_the_last_connection_waits_out_retry_after(
 ) -> None:
     monkeypatch.setenv("HUBMAGIC_CONNECTIONS", "2")
     # Whichever 503 is handled first leaves (one connection fewer); the last one waits.
-    server = serve(faults=Faults(throttle={2: 1, 3: 1}, throttle_status=503))
+    server = serve(
+        faults=Faults(throttle={2: 1, 3: 1}, throttle_status=503), per_connection_rate=8 * MB
+    )
     start = time.monotonic()
     path, events = fetch(server, cache)
     same_files(model, path)
@@ -244,7 +261,7 @@ def test_a_stalled_range_times_out_and_resumes(
     serve: Serve, model: Path, cache: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("HUBMAGIC_READ_TIMEOUT", "0.5")
-    server = serve(faults=Faults(stall_after={3: (50_000, 5.0)}))
+    server = serve(faults=Faults(stall_after={3: (50_000, 5.0)}), per_connection_rate=8 * MB)
     path, events = fetch(server, cache)
     same_files(model, path)
     assert any(e.resumes for e in events)
