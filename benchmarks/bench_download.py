@@ -65,7 +65,7 @@ CHUNK = 1 << 20
 
 TARGET_SPEEDUP = 2.5
 """hubmagic must be at least this many times faster than tensorflow_hub."""
-TARGET_DECOMPRESS_RATIO = 1.3
+TARGET_DECOMPRESS_RATIO = 1.15
 """hubmagic's time over isal decompression of the same archive must be at most this."""
 TARGET_RSS_MB = 150
 """Peak RSS of a process that only imports hubmagic and downloads, in MB."""

@@ -116,9 +116,7 @@ def resolve_model(
     """Like :func:`resolve`, returning a :class:`Resolved` record of what happened."""
     reporter = ProgressReporter(handle, progress)
     try:
-        # SIGTERM / SIGHUP clean up as Ctrl-C does (see hubmagic.core.signals).
-        with signals.stop_on_signals():
-            result = _resolve(handle, cache_dir, load_format, offline, reporter)
+        result = _resolve(handle, cache_dir, load_format, offline, reporter)
     except BaseException as exc:
         message = str(exc) if isinstance(exc, HubmagicError) else f"{type(exc).__name__}: {exc}"
         # The original error is the one to raise, whatever the callback does.
@@ -215,7 +213,10 @@ def _cached_download(
         )
 
     store.ensure_root()
-    with CacheLock(store, key, reporter) as lock:
+    # SIGTERM / SIGHUP clean up as Ctrl-C does (see hubmagic.core.signals), from here
+    # on: a cache hit has nothing to clean up, and installing the handlers costs
+    # more than the hit itself.
+    with signals.stop_on_signals(), CacheLock(store, key, reporter) as lock:
         # Another process may finish the download while we wait, or just before.
         if not lock.acquire(done=lambda: _entry_problem(store, key) is None):
             store.touch(key)
