@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -127,6 +128,7 @@ class ProgressReporter:
     resumes: int = 0
     retries: int = 0
     _start: float = field(default_factory=time.monotonic)
+    _count_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _last_emit: float = -1e9
     _shown: str = ""
     _key: str = ""
@@ -170,8 +172,12 @@ class ProgressReporter:
         return has_audience and time.monotonic() - self._last_emit >= self.interval
 
     def advance(self, nbytes: int) -> None:
-        """Counts received bytes; emits DOWNLOADING at most once per interval."""
-        self.bytes_done += nbytes
+        """Counts received bytes; emits DOWNLOADING at most once per interval.
+
+        Safe from several threads at once (the connections of a ranged download).
+        """
+        with self._count_lock:
+            self.bytes_done += nbytes
         if self._due():
             self.emit(Phase.DOWNLOADING)
 

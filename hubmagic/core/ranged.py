@@ -333,12 +333,15 @@ class RangedDownload(io.RawIOBase):
             self._leave()
             return None
 
-    def _landed(self, taken: _Range, n: int) -> None:
+    def _landed(self, taken: _Range, n: int, *, counted: bool = False) -> None:
+        """``n`` more bytes of ``taken`` arrived (``counted``: the head stream already
+        reported them to the progress)."""
         with self._cond:
             taken.filled += n
             self._counts.received += n
             self._counts.last_byte = time.monotonic()
-            self._reporter.advance(n)
+            if not counted:
+                self._reporter.advance(n)
             if taken.index == self._head:
                 self._cond.notify_all()
 
@@ -369,7 +372,7 @@ class RangedDownload(io.RawIOBase):
                             f"{self._total} it announced.",
                             url=self._backend.url,
                         )
-                    self._landed(taken, n)
+                    self._landed(taken, n, counted=True)
                 index += 1
         finally:
             head.close()

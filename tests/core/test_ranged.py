@@ -29,6 +29,7 @@ from hubmagic.core.checksum import ChecksumMismatchError
 from hubmagic.core.errors import HubmagicError
 from hubmagic.core.names import CacheNames, cache_key
 from hubmagic.core.progress import Phase, ProgressEvent
+from hubmagic.core.resolver import resolve_model
 from tests.fake_models import write_fake_saved_model
 from tests.snapshot import snapshot
 from tools.range_server import Faults, RangeServer
@@ -137,9 +138,12 @@ def test_several_connections_fill_tensorflow_hubs_layout(
     serve: Serve, model: Path, cache: str
 ) -> None:
     server = serve(per_connection_rate=8 * MB)
-    path, events = fetch(server, cache)
+    events = Events()
+    result = resolve_model(server.handle_url, cache_dir=cache, progress=events)
+    path = result.path
 
     same_files(model, path)
+    assert result.downloaded_bytes == server.size, "each byte counted once"
     key = cache_key(server.handle_url)
     assert path == os.path.join(cache, key)
     assert sorted(os.listdir(cache)) == sorted([key, CacheNames.descriptor_name(key)])
