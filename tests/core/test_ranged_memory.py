@@ -58,7 +58,7 @@ def _write_archive(path: Path, data_bytes: int) -> None:
         ):
             info = tarfile.TarInfo(name)
             info.size = size
-            tar.addfile(info, _Repeating(size))  # type: ignore[arg-type]
+            tar.addfile(info, _Repeating(size))  # type: ignore[arg-type,unused-ignore]
 
 
 @pytest.mark.slow
