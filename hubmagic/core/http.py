@@ -89,9 +89,18 @@ def is_timeout(exc: BaseException) -> bool:
 
 
 def new_session() -> requests.Session:
+    """A session with hubmagic's User-Agent and the certificate settings in force."""
+    from hubmagic.core import tls
+
     session = _requests().Session()
     session.headers["User-Agent"] = USER_AGENT
+    tls.configure(session)
     return session  # type: ignore[no-any-return]
+
+
+def ssl_errors() -> tuple[type[BaseException], ...]:
+    """A certificate failure: never retried (it would fail the same way)."""
+    return (_requests().exceptions.SSLError,)
 
 
 RESUMED_DIFFERENTLY = "the server sent different bytes on resume; downloading again from the start"
@@ -120,11 +129,15 @@ def status_error(url: str, status: int, reason: str) -> HttpError | ModelNotFoun
             ),
         )
     if status in (401, 403):
+        from hubmagic.core import kaggle_auth
+
+        kaggle = kaggle_auth.denied_fix(url)
         return AccessDeniedError(
             f"{url} refused access (HTTP {status} {reason}).",
             url=url,
             status=status,
-            fix=Fix(
+            fix=kaggle
+            or Fix(
                 "The model may be private or need you to accept its license on its Kaggle "
                 "page; a mirror set with HUBMAGIC_ENDPOINT may need credentials."
             ),
@@ -211,20 +224,28 @@ class HttpArchiveStream(io.RawIOBase):
             headers["Range"] = f"bytes={start}-"
             if self._validator:
                 headers["If-Range"] = self._validator
+        from hubmagic.core import kaggle_auth, tls
+
+        auth = kaggle_auth.auth_for(self.url)
         attempt = 0
         while True:
             failed: str | None = None
             fatal = False
+            certificate: str | None = None
             try:
                 response = self._session.get(
-                    self.url, headers=headers, stream=True, timeout=self._timeouts()
+                    self.url, headers=headers, stream=True, timeout=self._timeouts(), auth=auth
                 )
+            except ssl_errors() as exc:
+                certificate = short_error(exc)
             except transient_errors() as exc:
                 failed = self._failure("connection failed", exc)
             except _requests().RequestException as exc:
                 failed, fatal = short_error(exc), True
             else:
                 self._last_byte = time.monotonic()  # the server answered: not silent
+            if certificate is not None:  # outside the except: not chained (signed URLs)
+                raise tls.certificate_error(self.url, certificate)
             if failed is not None:
                 # Outside the except: the error must not carry the requests one.
                 if fatal:

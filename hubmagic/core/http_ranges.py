@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from hubmagic.core import config
+from hubmagic.core import config, kaggle_auth
 from hubmagic.core.http import (
     is_timeout,
     new_session,
@@ -85,6 +85,7 @@ class HttpRanges:
                     headers={"Range": "bytes=0-0", "Accept-Encoding": "identity"},
                     stream=True,
                     timeout=config.timeouts(),
+                    auth=kaggle_auth.auth_for(self.url),
                 )
             except transient_errors() as exc:
                 failed = short_error(exc)
