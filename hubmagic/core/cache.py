@@ -199,14 +199,16 @@ def require_cache_folder(cache_dir: str) -> None:
     on purpose that does not exist is a typo, and listing it as empty would hide it.
 
     Raises:
-        InvalidSettingError: it is empty.
+        InvalidSettingError: it is empty, or (``UnsupportedCacheError``) not a
+            location hubmagic stores to.
         CacheError: it does not exist, or it is a file.
     """
     if not cache_dir.strip():
         raise InvalidSettingError("cache is empty: give a folder or gs://bucket/prefix.")
-    if cache_dir.startswith("gs://"):
+    location = config.cache_location(cache_dir)
+    if location.startswith("gs://"):
         return
-    path = os.path.expanduser(cache_dir)
+    path = os.path.expanduser(location)
     if os.path.isdir(path):
         return
     check = Fix("Check the path, or leave the cache option out to use the default cache.")

@@ -8,12 +8,13 @@ can simply set the environment.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import tempfile
 import urllib.parse
 from collections.abc import Mapping, MutableMapping
 
-from hubmagic.core.errors import Fix, InvalidSettingError
+from hubmagic.core.errors import Fix, InvalidSettingError, UnsupportedCacheError
 
 # tensorflow_hub's own variables: same names, same meaning.
 TFHUB_CACHE_DIR = "TFHUB_CACHE_DIR"
@@ -131,10 +132,87 @@ def in_colab(environ: Mapping[str, str] | None = None) -> bool:
     return COLAB_RELEASE_TAG in _env(environ)
 
 
+def _cache_setting(environ: Mapping[str, str] | None) -> tuple[str, str]:
+    """(value, where it comes from) of the cache chosen: env, then absl flag; "" if none."""
+    value = _env(environ).get(TFHUB_CACHE_DIR, "")
+    if value:
+        return value, TFHUB_CACHE_DIR
+    return _absl_flag("tfhub_cache_dir"), "--tfhub_cache_dir"
+
+
 def cache_dir(environ: Mapping[str, str] | None = None) -> str:
-    """The cache folder in force: env, then absl flag, then the temp default."""
-    value = _env(environ).get(TFHUB_CACHE_DIR, "") or _absl_flag("tfhub_cache_dir")
-    return value or default_cache_dir()
+    """The cache in force: env, then absl flag, then the temp default.
+
+    A ``file://`` URL is given as the local path it names (:func:`cache_location`).
+    A location hubmagic does not store to (``s3://...``) is returned as written,
+    so that ``%hub_info`` can show it: :func:`hubmagic.core.stores.open_store`,
+    which every read and write of a cache goes through, refuses it with why.
+    """
+    value, source = _cache_setting(environ)
+    if not value:
+        return default_cache_dir()
+    try:
+        return cache_location(value, source=source)
+    except UnsupportedCacheError:
+        return value
+
+
+def check_cache_dir(environ: Mapping[str, str] | None = None) -> str:
+    """The cache in force as hubmagic stores to it (:func:`cache_dir`), or why it cannot.
+
+    Raises:
+        UnsupportedCacheError: the cache in force is not one hubmagic stores to.
+    """
+    value, source = _cache_setting(environ)
+    return cache_location(value, source=source) if value else default_cache_dir()
+
+
+# A URL scheme as tensorflow's file systems parse one (tensorflow/tsl/platform/path.cc
+# ParseURI): anything else, "C:\\x" included, is a path.
+_SCHEME = re.compile(r"^([A-Za-z][0-9A-Za-z.]*)://")
+_WINDOWS_DRIVE = re.compile(r"^/[A-Za-z]:[/\\]?")
+_LOCAL_HOSTS = ("", "localhost")
+
+
+def cache_location(value: str, *, source: str = "cache", windows: bool | None = None) -> str:
+    """The folder or ``gs://`` URL hubmagic stores to, for a cache as tensorflow_hub accepts it.
+
+    The one reading of every cache value (``TFHUB_CACHE_DIR``, the absl flag,
+    ``cache_dir=``, ``--cache``): a path is kept as is; ``gs://...`` is kept;
+    ``file:///abs/path`` (or ``file://localhost/abs/path``) is ``/abs/path``,
+    and ``file:///C:/x`` is ``C:/x`` on Windows. The path of a ``file://`` URL
+    is *not* percent-decoded: tensorflow's local file system (which
+    tensorflow_hub writes through) takes it literally, and both must name the
+    same folder, so ``file:///data/my%20models`` is the folder ``my%20models``.
+
+    Args:
+        value: the cache as written.
+        source: what set it, for the message (``TFHUB_CACHE_DIR``, ``cache``, ...).
+        windows: whether paths are Windows paths (default: this system's).
+
+    Raises:
+        UnsupportedCacheError: another scheme (``s3://``, ``hdfs://``: tensorflow_hub
+            stores there through its own file systems, hubmagic does not), a
+            ``file://`` URL naming another host or no path, or ``file:`` without
+            ``//`` (tensorflow makes that a folder named ``file:`` in the current one).
+    """
+    match = _SCHEME.match(value)
+    if match is None:
+        if value.startswith("file:"):
+            raise UnsupportedCacheError.not_a_file_url(value, source)
+        return value
+    scheme = match.group(1)
+    if scheme == "gs":
+        return value
+    if scheme != "file":
+        raise UnsupportedCacheError.scheme(value, source, scheme)
+    host, slash, path = value[len("file://") :].partition("/")
+    if host.lower() not in _LOCAL_HOSTS or not slash:
+        raise UnsupportedCacheError.not_a_file_url(value, source)
+    path = "/" + path
+    if (os.name == "nt" if windows is None else windows) and _WINDOWS_DRIVE.match(path):
+        path = path[1:]
+    return path
 
 
 def load_format(environ: Mapping[str, str] | None = None) -> str:
@@ -323,3 +401,60 @@ def parse_size(text: str) -> int:
     if size <= 0:
         raise InvalidSettingError(f"{text!r} must be a positive size, like 500M or 2G.")
     return int(size)
+
+
+# Kaggle's variables, read as kagglehub reads them (the lookup is hubmagic/core/kaggle_auth.py).
+KAGGLE_API_ENDPOINT = "KAGGLE_API_ENDPOINT"
+KAGGLE_API_TOKEN = "KAGGLE_API_TOKEN"
+KAGGLE_USERNAME = "KAGGLE_USERNAME"
+KAGGLE_KEY = "KAGGLE_KEY"
+KAGGLE_CONFIG_DIR = "KAGGLE_CONFIG_DIR"
+KAGGLE_API_V1_TOKEN = "KAGGLE_API_V1_TOKEN"  # a Kaggle notebook's token file
+KAGGLE_KERNEL_RUN_TYPE = "KAGGLE_KERNEL_RUN_TYPE"  # set in Kaggle notebooks
+KAGGLE_DATA_PROXY_URL = "KAGGLE_DATA_PROXY_URL"  # ditto, when their token service is there
+KAGGLE_VARIABLES = (
+    KAGGLE_API_ENDPOINT,
+    KAGGLE_API_TOKEN,
+    KAGGLE_USERNAME,
+    KAGGLE_KEY,
+    KAGGLE_CONFIG_DIR,
+    KAGGLE_API_V1_TOKEN,
+    KAGGLE_KERNEL_RUN_TYPE,
+    KAGGLE_DATA_PROXY_URL,
+)
+DEFAULT_KAGGLE_API_ENDPOINT = "https://www.kaggle.com"
+
+
+def kaggle_variables(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The Kaggle variables that are set (names of :data:`KAGGLE_VARIABLES`), as written.
+
+    Empty values count as unset, as in kagglehub (``if env_var_username and env_var_key``).
+    """
+    env = _env(environ)
+    return {name: env[name] for name in KAGGLE_VARIABLES if env.get(name)}
+
+
+def kaggle_api_endpoint(environ: Mapping[str, str] | None = None) -> str:
+    """The Kaggle API's base URL: ``KAGGLE_API_ENDPOINT``, else ``https://www.kaggle.com``.
+
+    kagglehub (up to 0.3, src/kagglehub/config.py ``get_kaggle_api_endpoint``) takes
+    the variable as the base its ``/api/v1/...`` paths are added to; the kaggle CLI
+    also accepts it with ``/api/v1`` at the end: both are accepted here.
+
+    Raises:
+        InvalidSettingError: not an http(s) base URL.
+    """
+    value = _env(environ).get(KAGGLE_API_ENDPOINT, "").strip().rstrip("/")
+    if not value:
+        return DEFAULT_KAGGLE_API_ENDPOINT
+    base = value.removesuffix("/api/v1")
+    parts = urllib.parse.urlsplit(base)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
+        raise InvalidSettingError(
+            f"{KAGGLE_API_ENDPOINT}={value!r} is not an http(s) base URL.",
+            fix=Fix(
+                f"Set {KAGGLE_API_ENDPOINT} to the Kaggle API's base URL, like "
+                f"{DEFAULT_KAGGLE_API_ENDPOINT} (its default), or unset it."
+            ),
+        )
+    return base

@@ -128,6 +128,39 @@ class InvalidSettingError(HubmagicError, ValueError):
     """An environment variable or argument has a value hubmagic cannot use."""
 
 
+class UnsupportedCacheError(InvalidSettingError):
+    """A cache location hubmagic does not store to: not a local folder, ``file://`` or ``gs://``.
+
+    tensorflow_hub may still use it (``s3://``, ``hdfs://`` through its own file
+    systems): hubmagic's plug then declines, and plain ``hub.load`` works as
+    without hubmagic. Build one with :meth:`scheme` or :meth:`not_a_file_url`.
+    """
+
+    @classmethod
+    def scheme(cls, value: str, source: str, scheme: str) -> UnsupportedCacheError:
+        where = "a local folder, a file:///abs/path URL or gs://bucket/prefix"
+        if source.upper().lstrip("-") == "TFHUB_CACHE_DIR":
+            what = f"Set {source} to {where}, or unset it"
+        else:
+            what = f"Give {where}"
+        return cls(
+            f"{source}={value!r}: hubmagic caches on local folders and gs:// only, "
+            f"not on {scheme}://.",
+            fix=Fix(
+                f"{what}; plain hub.load keeps using {scheme}:// through tensorflow_hub's "
+                "own resolver, as without hubmagic."
+            ),
+        )
+
+    @classmethod
+    def not_a_file_url(cls, value: str, source: str) -> UnsupportedCacheError:
+        return cls(
+            f"{source}={value!r} is not a local folder: a file:// URL names one as "
+            "file:///abs/path (three slashes, no host).",
+            fix=Fix("Write file:///abs/path, or the path itself."),
+        )
+
+
 class PlanNotAppliedError(HubmagicError, ValueError):
     """A setup plan with problems was asked to be applied: it never is."""
 

@@ -1,7 +1,8 @@
 """Where a setup plan puts the model cache, and why (a rule of :mod:`hubmagic.plan.decide`).
 
 A ``cache`` given wins (``~`` expanded with the runtime's home, a relative path
-made absolute now, a ``gs://`` URL kept); then a ``TFHUB_CACHE_DIR`` the user
+made absolute now, a ``gs://`` URL kept, a ``file://`` URL read as its path:
+:func:`hubmagic.core.config.cache_location`); then a ``TFHUB_CACHE_DIR`` the user
 already set; then the platform's policy (:data:`CACHE_POLICY`): a persistent
 ``~/.cache/tfhub_modules`` where the home folder outlives the session,
 tensorflow_hub's temp default where it does not.
@@ -68,11 +69,7 @@ def _normalize_cache(cache: str) -> str:
         if not value[len("gs://") :].split("/", 1)[0]:
             raise InvalidSettingError(f"cache={cache!r} has no bucket: write gs://bucket/prefix.")
         return value.rstrip("/")
-    if "://" in value:
-        raise InvalidSettingError(
-            f"cache={cache!r}: the cache is a local folder or a gs://bucket/prefix URL."
-        )
-    return value
+    return config.cache_location(value)  # file:///x is /x; s3://... is refused
 
 
 def choose_cache(
@@ -105,6 +102,7 @@ def choose_cache(
 
     current = runtime.settings.cache_dir
     if current:
+        current = config.cache_location(current, source=config.TFHUB_CACHE_DIR)
         reasons.append(
             f"cache {current}: kept, TFHUB_CACHE_DIR was already set (pass --cache to change it)"
         )

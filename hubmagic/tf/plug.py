@@ -47,13 +47,31 @@ class HubmagicResolver:
             kind = parse_handle(handle, endpoint=None).kind
         except (HubmagicError, OSError):
             return False  # let tensorflow_hub's own resolvers say what is wrong
-        return kind not in (HandleKind.LOCAL_FOLDER, HandleKind.GCS_FOLDER)
+        if kind in (HandleKind.LOCAL_FOLDER, HandleKind.GCS_FOLDER):
+            return False
+        return _cache_is_ours()
 
     def __call__(self, handle: str) -> str:
         from hubmagic.core.resolver import resolve
 
         factory = self.progress_factory or self.fallback_factory
         return resolve(handle, progress=factory())
+
+
+def _cache_is_ours() -> bool:
+    """Whether hubmagic stores to the cache in force (a local folder, file:// or gs://).
+
+    On ``s3://``, ``hdfs://``, ... tensorflow_hub caches through its own file
+    systems: its resolvers handle the handle, exactly as without hubmagic.
+    """
+    from hubmagic.core import config
+    from hubmagic.core.errors import UnsupportedCacheError
+
+    try:
+        config.check_cache_dir()
+    except UnsupportedCacheError:
+        return False
+    return True
 
 
 RESOLVER = HubmagicResolver()

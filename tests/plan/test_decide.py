@@ -501,7 +501,7 @@ def test_relative_cache_is_made_absolute_against_the_working_folder(
         pytest.param({"mode": "warp"}, "auto, local, cpu, gpu, tpu", id="unknown-mode"),
         pytest.param({"endpoint": "ftp://mirror"}, "http", id="endpoint-not-http"),
         pytest.param({"endpoint": "https://"}, "http", id="endpoint-without-host"),
-        pytest.param({"cache": "s3://bucket/hub"}, "local folder or a gs://", id="s3-cache"),
+        pytest.param({"cache": "s3://bucket/hub"}, "gs:// only", id="s3-cache"),
         pytest.param({"cache": "gs:///hub"}, "no bucket", id="gs-without-bucket"),
         pytest.param({"cache": "  "}, "empty", id="empty-cache"),
         pytest.param({"io_device": " "}, "empty", id="empty-io-device"),
