@@ -11,9 +11,9 @@ import functools
 import os
 import re
 import urllib.parse
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from hubmagic.core import gcs
+from hubmagic.core import config, gcs
 from hubmagic.core.errors import Fix, InvalidHandleError, ModelNotFoundError, NotASavedModelError
 from hubmagic.core.names import cache_key
 
@@ -140,9 +140,16 @@ def parse(raw: str, *, endpoint: str | None = None) -> Handle:
     Args:
         raw: what the user typed.
         endpoint: mirror for tfhub.dev / Kaggle downloads (``HUBMAGIC_ENDPOINT``).
+            Without one, Kaggle handles are fetched from the Kaggle API endpoint
+            (``KAGGLE_API_ENDPOINT``, default ``https://www.kaggle.com``: same
+            path and query, that scheme and host), where their credentials go
+            (:mod:`hubmagic.core.kaggle_auth`). A mirror wins over it, and gets
+            no credentials.
 
     Raises:
         InvalidHandleError: not a form hubmagic accepts (the message lists them).
+        InvalidSettingError: a Kaggle handle, no mirror, and a ``KAGGLE_API_ENDPOINT``
+            that is not an http(s) base URL.
         ModelNotFoundError: a local path that does not exist.
         NotASavedModelError: a local file, not a folder.
     """
@@ -163,7 +170,10 @@ def parse(raw: str, *, endpoint: str | None = None) -> Handle:
     key = cache_key(raw)
     scheme = raw.split("://", 1)[0].lower() if "://" in raw else ""
     if scheme in ("http", "https"):
-        return _parse_http(raw, key, endpoint)
+        parsed = _parse_http(raw, key, endpoint)
+        if endpoint or parsed.kind not in (HandleKind.KAGGLE, HandleKind.KAGGLE_API):
+            return parsed
+        return _to_kaggle_api(parsed)
     if scheme == "gs":
         return _parse_gs(raw, key)
     if scheme:
@@ -223,6 +233,21 @@ def _parse_http(raw: str, key: str, endpoint: str | None) -> Handle:
         download = apply_endpoint(download, endpoint)
         uncompressed = uncompressed and apply_endpoint(uncompressed, endpoint)
     return Handle(raw, kind, key, download_url=download, uncompressed_url=uncompressed)
+
+
+def _to_kaggle_api(h: Handle) -> Handle:
+    """A Kaggle handle fetched from the Kaggle API endpoint in force (read at each call).
+
+    ``https://kaggle.com/...`` handles go to ``https://www.kaggle.com`` too, the
+    one origin credentials are sent to; the cache key stays ``sha1`` of the
+    handle as given.
+    """
+    kaggle = config.kaggle_api_endpoint()
+    download = h.download_url and apply_endpoint(h.download_url, kaggle)
+    uncompressed = h.uncompressed_url and apply_endpoint(h.uncompressed_url, kaggle)
+    if (download, uncompressed) == (h.download_url, h.uncompressed_url):
+        return h
+    return replace(h, download_url=download, uncompressed_url=uncompressed)
 
 
 @functools.lru_cache(maxsize=512)
