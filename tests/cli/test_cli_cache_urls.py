@@ -17,6 +17,19 @@ S3_LINE = (
 )
 
 
+def _run_in(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """``python -m hubmagic ARGS`` run from ``cwd`` (where a ``file:`` folder would appear)."""
+    return subprocess.run(
+        [sys.executable, "-m", "hubmagic", *args],
+        env=repo_env(**env),
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
 def test_cache_ls_on_an_s3_cache_says_it_in_one_line_and_fails() -> None:
     result = run_hubmagic("cache", "ls", TFHUB_CACHE_DIR="s3://bucket/x")
     assert result.returncode == 1, (result.stdout, result.stderr)
@@ -51,18 +64,6 @@ def test_cache_commands_and_info_show_a_file_url_cache_as_its_folder(
     assert f"  cache folder:   {cache}\n" in shown.stdout
     assert "Cache: 1 entry, " in shown.stdout and f" in {cache}" in shown.stdout
     assert not (tmp_path / "file:").exists()
-
-
-def _run_in(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "hubmagic", *args],
-        env=repo_env(**env),
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 @pytest.mark.parametrize("value", ["hdfs://nn/x", "file://otherhost/x"])
