@@ -402,3 +402,46 @@ def test_an_unusable_kaggle_json_is_named_never_shown() -> None:
         "unusable: The Kaggle credentials file ~/.kaggle/kaggle.json"
     )
     _assert_no_secret([str(caught.value), kaggle_auth.describe()])
+
+
+@pytest.mark.parametrize("accepted", [True, False], ids=["fetched", "refused"])
+def test_the_cli_never_shows_a_credential(
+    kaggle: Kaggle,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    accepted: bool,
+) -> None:
+    from hubmagic.cli import main
+
+    monkeypatch.setenv("KAGGLE_USERNAME", USERNAME)
+    monkeypatch.setenv("KAGGLE_KEY", KEY)
+    if accepted:
+        kaggle.accepted.add(_basic())
+    cache = tmp_path / "cache"
+    texts: list[str] = []
+    for extra in ([], ["--json"]):
+        code = main(["fetch", HANDLE, "--cache", str(cache), *extra])
+        assert (code == 0) is accepted
+        texts += capsys.readouterr()
+    joined = "\n".join(texts)
+    if not accepted:
+        assert "credentials from KAGGLE_USERNAME/KAGGLE_KEY" in joined
+    texts += [f.read_bytes().decode("latin-1") for f in cache.rglob("*") if f.is_file()]
+    _assert_no_secret(texts)
+    assert kaggle.storage.authorizations() == [None] * len(kaggle.storage.requests)
+
+
+def test_a_kaggle_notebooks_token_file_comes_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    token_file = tmp_path / "v1-token"
+    token_file.write_text(TOKEN)
+    monkeypatch.setenv("KAGGLE_API_V1_TOKEN", str(token_file))
+    monkeypatch.setenv("KAGGLE_API_TOKEN", "other")
+    assert kaggle_auth.describe() == "from KAGGLE_API_TOKEN"  # not in a Kaggle notebook
+    monkeypatch.setenv("KAGGLE_KERNEL_RUN_TYPE", "Interactive")
+    monkeypatch.setenv("KAGGLE_DATA_PROXY_URL", "http://127.0.0.1:1")
+    found = kaggle_auth.lookup()
+    assert found is not None and found.token == TOKEN
+    assert kaggle_auth.describe().startswith("from KAGGLE_API_V1_TOKEN")
