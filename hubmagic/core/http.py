@@ -119,7 +119,14 @@ def resumed_differently_error(url: str) -> ArchiveError:
     )
 
 
-def status_error(url: str, status: int, reason: str) -> HttpError | ModelNotFoundError:
+def status_error(
+    url: str, status: int, reason: str, *, answered_by: str | None = None
+) -> HttpError | ModelNotFoundError:
+    """The error for an HTTP status, in users' terms.
+
+    ``answered_by`` is the URL that gave it, when redirects led elsewhere than
+    ``url`` (a 403 from the storage host is not about Kaggle credentials).
+    """
     if status in (404, 410):
         return ModelNotFoundError(
             f"No model at {url} (HTTP {status}).",
@@ -131,7 +138,7 @@ def status_error(url: str, status: int, reason: str) -> HttpError | ModelNotFoun
     if status in (401, 403):
         from hubmagic.core import kaggle_auth
 
-        kaggle = kaggle_auth.denied_fix(url)
+        kaggle = kaggle_auth.denied_fix(answered_by or url)
         return AccessDeniedError(
             f"{url} refused access (HTTP {status} {reason}).",
             url=url,
@@ -265,7 +272,12 @@ class HttpArchiveStream(io.RawIOBase):
                 return response  # the server ignored Range: the caller copes
             if response.status_code not in (200, 206):
                 response.close()
-                raise status_error(self.url, response.status_code, response.reason or "")
+                raise status_error(
+                    self.url,
+                    response.status_code,
+                    response.reason or "",
+                    answered_by=str(response.url or self.url),
+                )
             return response
 
     def _timeouts(self) -> tuple[float, float]:
