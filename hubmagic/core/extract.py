@@ -57,6 +57,22 @@ _READ_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+ISAL_INSTALL = "pip install isal"
+
+
+def decompressor_name() -> str:
+    """Which gzip decompressor extraction uses, said for ``hubmagic info`` / ``%hub_info``.
+
+    ``"isal"`` (threaded, overlapping the network read), or the standard
+    library's ``"zlib"`` with why and what to install: isal is a hard
+    dependency on CPython but is not preinstalled on Colab, and an install
+    made with ``--no-deps`` (or a Python without its wheel) lacks it.
+    """
+    if _igzip_threaded is not None:
+        return "isal"
+    return f"zlib (isal is not installed: {ISAL_INSTALL} for faster gzip extraction)"
+
+
 @dataclass(frozen=True)
 class ExtractStats:
     """What an extraction wrote: counts and bytes (uncompressed)."""

@@ -147,7 +147,11 @@ def detect_accelerator(
     colab_addr = env.get(COLAB_TPU_ADDR, "").strip()
     if colab_addr:
         remote.extend(
-            (address, f"{COLAB_TPU_ADDR}={colab_addr!r}: Colab's legacy TPU Node, another machine")
+            (
+                address,
+                f"{COLAB_TPU_ADDR}={colab_addr!r}: Colab's legacy TPU Node (runtimes before "
+                "mid-2024), another machine",
+            )
             for address in _grpc_endpoints(colab_addr)[:1]
         )
     kube = env.get(KUBE_GOOGLE_CLOUD_TPU_ENDPOINTS, "").strip()

@@ -30,6 +30,18 @@ if TYPE_CHECKING:
 MIN_FREE_BYTES = 2 * 1024**3
 TF_INSTALL = "pip install tensorflow tensorflow-hub tf-keras"
 TF_EXTRA_INSTALL = "pip install 'hubmagic[tf]'"
+# A TPU VM without TensorFlow (Colab's TPU images since March 2025). To load a
+# SavedModel, plain `tensorflow` is enough: hub.load / tf.saved_model.load read
+# it and run it on the VM's host CPU, and pip resolves tensorflow, tensorflow-hub
+# and a matching tf-keras in one command (TF_INSTALL). To run it on the TPU
+# chips TensorFlow must be the TPU build, `tensorflow-tpu` (on PyPI, with
+# libtpu; 2.20.0 has wheels for Python 3.10-3.13, as Cloud TPU documents). It
+# cannot go in the same command: tensorflow-hub needs tf-keras, and tf-keras
+# requires the `tensorflow` distribution, which pip would then install over
+# tensorflow-tpu's files. So tensorflow-tpu first, then tensorflow-hub and the
+# tf-keras of the same minor version without their dependencies.
+TPU_VM_TF_INSTALL = "pip install tensorflow-tpu"
+TPU_VM_HUB_INSTALL = "pip install --no-deps tensorflow-hub 'tf-keras~=X.Y.0'"
 
 
 def _nearest_existing(path: str) -> str:
@@ -149,6 +161,16 @@ def check_packages(runtime: Runtime, warnings: list[str]) -> None:
     when it is tried.
     """
     if not runtime.has_tensorflow:
+        if runtime.accelerator == "tpu-vm":
+            warnings.append(
+                "TensorFlow is not installed on this TPU VM image (Colab's TPU runtimes ship "
+                "without TensorFlow and tensorflow-hub), so models cannot be loaded here until "
+                "it is; hubmagic still downloads and manages them; "
+                f"fix: {TF_INSTALL}   (loads SavedModels and runs them on this VM's CPU; "
+                f"to run them on the TPU: {TPU_VM_TF_INSTALL}, then {TPU_VM_HUB_INSTALL} "
+                "with X.Y its version)"
+            )
+            return
         warnings.append(
             "TensorFlow is not installed, so models cannot be loaded until it is (hubmagic "
             "still downloads and manages them; Colab TPU images ship without TensorFlow); "

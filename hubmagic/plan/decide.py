@@ -25,7 +25,9 @@ Rules (each one is a row in ``tests/plan/test_decide.py``):
 - A remote TPU worker never gets a local cache it cannot read: a ``gs://``
   cache or ``UNCOMPRESSED`` loads are read by the worker itself; otherwise
   reads go through this host with ``io_device="/job:localhost"``
-  (tensorflow/hub#604). A TPU VM reads the local cache directly.
+  (tensorflow/hub#604). That case is for Cloud TPU Nodes, pods and older
+  runtimes (Colab's remote workers went away in mid-2024). A TPU VM, as
+  Colab's TPU runtimes now are (v5e-1, v6e-1), reads the local cache directly.
 - An endpoint is checked by :func:`hubmagic.core.config.check_endpoint`, the
   same check as ``HUBMAGIC_ENDPOINT``'s.
 
@@ -59,7 +61,15 @@ from hubmagic.plan.runtime import Runtime
 if TYPE_CHECKING:
     from hubmagic.core.gcs import BucketCheck
 
-__all__ = ["IO_DEVICE_LOCALHOST", "MODES", "check_io_device", "plan_setup"]
+__all__ = ["IO_DEVICE_LOCALHOST", "MODES", "REMOTE_WORKER_KINDS", "check_io_device", "plan_setup"]
+
+# Where a TPU worker is another machine today. Colab's TPU runtimes have been
+# TPU VMs (v5e-1, v6e-1) since its remote TPU workers (COLAB_TPU_ADDR, the
+# v2-8) went away in mid-2024; they read the local cache like any TPU VM.
+REMOTE_WORKERS = "Cloud TPU Nodes, pod workers and older runtimes (Colab before mid-2024)"
+REMOTE_WORKER_KINDS = (
+    f"{REMOTE_WORKERS}; Colab's TPU runtimes are now TPU VMs that read the local cache"
+)
 
 
 def plan_setup(
@@ -179,9 +189,9 @@ def plan_setup(
 def _auto_profile(runtime: Runtime) -> tuple[str, str]:
     if runtime.accelerator == "tpu-remote":
         where = runtime.tpu_address or "address resolved by TensorFlow"
-        return "tpu", f"the TPU worker is another machine ({where})"
+        return "tpu", (f"the TPU worker is another machine ({where}): {REMOTE_WORKER_KINDS}")
     if runtime.accelerator == "tpu-vm":
-        return "tpu", "a TPU is attached to this machine (TPU VM)"
+        return "tpu", "a TPU is attached to this machine (TPU VM, as Colab's TPU runtimes are)"
     if runtime.platform == "local":
         return "local", f"your own machine ({runtime.accelerator})"
     if runtime.accelerator == "gpu":
@@ -198,8 +208,8 @@ def _choose_profile(runtime: Runtime, mode: str, reasons: list[str], warnings: l
     if mode == "tpu" and not runtime.is_tpu:
         warnings.append(
             f"mode 'tpu' but no TPU was found ({runtime.accelerator}): the settings that are "
-            f"safe for a remote TPU worker are applied anyway ({IO_DEVICE_LOCALHOST} unless "
-            "the cache is gs:// or loads are UNCOMPRESSED)"
+            f"safe for a remote TPU worker ({REMOTE_WORKER_KINDS}) are applied anyway "
+            f"({IO_DEVICE_LOCALHOST} unless the cache is gs:// or loads are UNCOMPRESSED)"
         )
     elif mode in ("cpu", "gpu") and runtime.accelerator != mode:
         warning = (
@@ -323,8 +333,10 @@ def _choose_io_device(
         )
     if profile == "tpu":
         return None, (
-            f"io device: not needed; on a TPU VM the TPU is attached to this machine and "
-            f"reads the local cache, so {IO_DEVICE_LOCALHOST} is not needed"
+            "io device: not needed; on a TPU VM (as Colab's TPU runtimes are) the TPU is "
+            "attached to this machine and reads the local cache, so "
+            f"{IO_DEVICE_LOCALHOST} is not needed, nor a gs:// cache (both are for remote "
+            f"TPU workers: {REMOTE_WORKERS})"
         )
     return None, "io device: TensorFlow's default; this machine reads the cache itself"
 
