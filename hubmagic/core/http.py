@@ -198,7 +198,10 @@ class HttpArchiveStream(io.RawIOBase):
     # -- opening ------------------------------------------------------------
     def open(self) -> HttpArchiveStream:
         """Sends the request (with retries) and checks the answer looks like an archive."""
-        self._reporter.emit(Phase.CONNECTING, message=f"connecting to {self.url}")
+        from hubmagic.core import tls
+
+        note = tls.connecting_note(self.url)
+        self._reporter.emit(Phase.CONNECTING, message=f"connecting to {self.url}{note}")
         self._response = self._request(None)
         headers = self._response.headers
         self.headers = headers
@@ -244,7 +247,7 @@ class HttpArchiveStream(io.RawIOBase):
                     self.url, headers=headers, stream=True, timeout=self._timeouts(), auth=auth
                 )
             except ssl_errors() as exc:
-                certificate = short_error(exc)
+                certificate = redact(str(exc))  # whole: tls picks the reason out of it
             except transient_errors() as exc:
                 failed = self._failure("connection failed", exc)
             except _requests().RequestException as exc:
@@ -396,17 +399,24 @@ def ask_uncompressed(url: str, *, session: requests.Session | None = None) -> st
         UncompressedNotSupportedError: any other answer.
         DownloadError: the request failed.
     """
+    from hubmagic.core import tls
+
     session = session or new_session()
     requests = _requests()
     failed: str | None = None
+    certificate: str | None = None
     try:
         response = session.get(
             url,
             allow_redirects=False,
             timeout=config.timeouts(),
         )
+    except ssl_errors() as exc:
+        certificate = redact(str(exc))
     except requests.RequestException as exc:
         failed = short_error(exc)
+    if certificate is not None:
+        raise tls.certificate_error(url, certificate)
     if failed is not None:  # outside the except: not chained to the requests error
         raise DownloadError(f"Could not reach {url}: {failed}.", url=url, fix=TRY_AGAIN)
     body = response.text.strip()

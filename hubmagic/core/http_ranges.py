@@ -16,15 +16,17 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from hubmagic.core import config, kaggle_auth
+from hubmagic.core import config, kaggle_auth, tls
 from hubmagic.core.http import (
     is_timeout,
     new_session,
     short_error,
+    ssl_errors,
     status_error,
     transient_errors,
 )
 from hubmagic.core.range_kinds import Expired, RangesUnusable, Throttled, Transient
+from hubmagic.core.redact import redact
 from hubmagic.core.units import plural
 
 TRANSIENT_STATUSES = frozenset({408, 500, 502, 504})
@@ -79,6 +81,7 @@ class HttpRanges:
                 return
             session = new_session()
             failed: str | None = None
+            certificate: str | None = None
             try:
                 response = session.get(
                     self.url,
@@ -87,10 +90,14 @@ class HttpRanges:
                     timeout=config.timeouts(),
                     auth=kaggle_auth.auth_for(self.url),
                 )
+            except ssl_errors() as exc:  # never retried: it would fail the same way
+                certificate = redact(str(exc))
             except transient_errors() as exc:
                 failed = short_error(exc)
             finally:
                 session.close()
+            if certificate is not None:
+                raise tls.certificate_error(self.url, certificate)
             if failed is not None:
                 raise Transient(f"asking for a fresh download link failed: {failed}")
             response.close()
@@ -145,16 +152,22 @@ class HttpRangeReader:
         if self._ranges._validator:
             headers["If-Range"] = self._ranges._validator
         failed: str | None = None
+        certificate: str | None = None
+        target = self._ranges.target
         try:
             response = self._session.get(
-                self._ranges.target,
+                target,
                 headers=headers,
                 stream=True,
                 allow_redirects=False,
                 timeout=config.timeouts(),
             )
+        except ssl_errors() as exc:  # never retried: it would fail the same way
+            certificate = redact(str(exc))
         except transient_errors() as exc:
             failed = _failure("connection failed", exc)
+        if certificate is not None:
+            raise tls.certificate_error(target, certificate)
         if failed is not None:  # outside the except: no chained requests error (signed URL)
             raise Transient(failed)
         try:
