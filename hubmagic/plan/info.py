@@ -20,7 +20,7 @@ from typing import Any, Generic, TypeVar
 from hubmagic.core import config, session
 from hubmagic.core.errors import Fix, HubmagicError
 from hubmagic.core.records import jsonable
-from hubmagic.core.redact import redact_data, redact_optional
+from hubmagic.core.redact import redact, redact_data, redact_optional
 
 T = TypeVar("T")
 
@@ -60,6 +60,16 @@ class SettingsInfo:
     io_device: str | None
     endpoint: str | None
     offline: bool
+    certificates: str = "verified (certifi)"
+    """How hub downloads check certificates (:func:`hubmagic.core.tls.certificates`)."""
+    certificates_off: bool = False
+    """``TFHUB_DISABLE_CERT_VALIDATION=true``: said as a warning too."""
+    proxies: str = "none"
+    """The proxy variables in force, ``scheme://host:port`` only (never a login)."""
+    no_proxy: str | None = None
+    """``NO_PROXY`` as set (with the variable's name), or ``None``."""
+    kaggle_credentials: str | None = None
+    """Where Kaggle credentials come from (never their value), when that is known."""
 
 
 @dataclass(frozen=True)
@@ -178,6 +188,10 @@ def settings_info() -> SettingsInfo:
     probe = None
     if plan is not None and (plan.cache_dir, plan.load_format) == (cache_dir, load_format):
         probe = plan.uncompressed_probe
+    from hubmagic.core import tls
+
+    certificates = tls.certificates()
+    proxies = tls.proxies()
     return SettingsInfo(
         cache_dir=cache_dir,
         cache_dir_is_default=not config.cache_dir_is_set(),
@@ -186,7 +200,27 @@ def settings_info() -> SettingsInfo:
         io_device=session.state.io_device,
         endpoint=redact_optional(config.endpoint()),
         offline=config.offline(),
+        certificates=certificates.describe(),
+        certificates_off=certificates.disabled,
+        proxies=proxies.describe(),
+        no_proxy=(
+            f"{proxies.no_proxy} ({proxies.no_proxy_variable})" if proxies.no_proxy else None
+        ),
+        kaggle_credentials=_kaggle_credentials(),
     )
+
+
+def _kaggle_credentials() -> str | None:
+    """``kaggle_auth.describe()``: where credentials come from; a failed lookup is said."""
+    from hubmagic.core import kaggle_auth
+
+    describe: Callable[[], str] | None = getattr(kaggle_auth, "describe", None)
+    if describe is None:
+        return None
+    try:
+        return redact(describe())
+    except HubmagicError as exc:
+        return f"could not be read: {exc.message}"
 
 
 def _versions() -> VersionsInfo:

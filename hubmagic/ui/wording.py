@@ -264,7 +264,17 @@ SETTING_LABELS = {
     "io_device": "io device",
     "endpoint": "endpoint",
     "offline": "offline",
+    "certificates": "certificates",
+    "proxies": "proxies",
+    "no_proxy": "no proxy for",
+    "kaggle_credentials": "Kaggle credentials",
 }
+
+CERTIFICATES_OFF = (
+    "Warning: the certificates of hub downloads are NOT verified "
+    "(TFHUB_DISABLE_CERT_VALIDATION=true): unset it, or point REQUESTS_CA_BUNDLE at the "
+    "CA bundle to trust."
+)
 
 
 def settings_rows(settings: SettingsInfo, cache_dir: str | None = None) -> list[tuple[str, str]]:
@@ -282,7 +292,21 @@ def settings_rows(settings: SettingsInfo, cache_dir: str | None = None) -> list[
         (SETTING_LABELS["io_device"], settings.io_device or "none (TensorFlow default)"),
         (SETTING_LABELS["endpoint"], settings.endpoint or "none (tfhub.dev / Kaggle)"),
         (SETTING_LABELS["offline"], "yes" if settings.offline else "no"),
+        *network_rows(settings),
     ]
+
+
+def network_rows(settings: SettingsInfo) -> list[tuple[str, str]]:
+    """Certificates, proxies (never a login) and where Kaggle credentials come from."""
+    rows = [
+        (SETTING_LABELS["certificates"], settings.certificates),
+        (SETTING_LABELS["proxies"], settings.proxies),
+    ]
+    if settings.no_proxy:
+        rows.append((SETTING_LABELS["no_proxy"], settings.no_proxy))
+    if settings.kaggle_credentials:
+        rows.append((SETTING_LABELS["kaggle_credentials"], settings.kaggle_credentials))
+    return rows
 
 
 def aligned(rows: list[tuple[str, str]], indent: str = "  ") -> list[str]:
@@ -311,6 +335,8 @@ def info_lines(report: InfoReport, front: Front) -> list[str]:
     settings = report.settings.value
     if settings is not None:
         lines += aligned(settings_rows(settings))
+        if settings.certificates_off:
+            lines += ["", CERTIFICATES_OFF]
     else:
         lines += section_error_lines(report.settings, front)
     lines.append("")
