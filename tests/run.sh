@@ -19,7 +19,9 @@ COLAB_PINS=(
   "ipython==7.34.0" "ipywidgets==7.7.1"
   "tensorflow==2.20.*" "tensorflow-hub==0.16.1" "tf-keras==2.20.*"
 )
-COLAB_TESTS=(tests/ui/test_magics.py tests/ui/test_widgets.py)
+# The wheel test runs there too: the hard dependencies (isal's wheel among them)
+# install on that Python beside the pins, and the wheel works without TensorFlow.
+COLAB_TESTS=(tests/ui/test_magics.py tests/ui/test_widgets.py tests/test_wheel.py)
 
 pip_install() {
   "$1/bin/python" -m pip install --quiet --disable-pip-version-check "${@:2}"

@@ -10,6 +10,7 @@ import argparse
 import sys
 from collections.abc import Callable
 
+from hubmagic._version import __version__
 from hubmagic.cli import cache, fetch, info, serve, setup
 from hubmagic.cli.common import PROG, CommandError, Subparsers, stderr_line
 from hubmagic.core.errors import HubmagicError
@@ -32,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG, description="Load and serve TensorFlow Hub / Kaggle models."
     )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
     for add in _COMMANDS:
         add(subparsers)
