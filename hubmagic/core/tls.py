@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 import threading
 import urllib.parse
 import warnings
@@ -258,8 +259,19 @@ def _warn_once() -> None:
             "downloads are NOT verified; unset it, or point REQUESTS_CA_BUNDLE at the CA "
             "bundle to trust."
         ),
-        stacklevel=4,
+        stacklevel=_outside_hubmagic(),
     )
+
+
+def _outside_hubmagic() -> int:
+    """The ``stacklevel`` of the first caller outside hubmagic (the user's cell or script)."""
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+    frame = sys._getframe(1)  # _warn_once's frame: stacklevel 1
+    level = 1
+    while frame is not None and frame.f_code.co_filename.startswith(package):
+        frame = frame.f_back  # type: ignore[assignment]
+        level += 1
+    return level
 
 
 def _quiet(url: str) -> None:

@@ -118,6 +118,7 @@ def test_disable_cert_validation_true_works_and_warns_once(
     assert len(said) == 1
     assert "TFHUB_DISABLE_CERT_VALIDATION=true" in str(said[0].message)
     assert "NOT verified" in str(said[0].message)
+    assert said[0].filename == __file__  # it points at the caller, not into hubmagic
     flood = [w for w in caught if issubclass(w.category, urllib3.exceptions.InsecureRequestWarning)]
     assert flood == []
     (connecting,) = [e for e in events if e.phase is Phase.CONNECTING]
