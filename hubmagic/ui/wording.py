@@ -297,16 +297,22 @@ def settings_rows(settings: SettingsInfo, cache_dir: str | None = None) -> list[
 
 
 def network_rows(settings: SettingsInfo) -> list[tuple[str, str]]:
-    """Certificates, proxies (never a login) and where Kaggle credentials come from."""
+    """Certificates and proxies (never a login)."""
     rows = [
         (SETTING_LABELS["certificates"], settings.certificates),
         (SETTING_LABELS["proxies"], settings.proxies),
     ]
     if settings.no_proxy:
         rows.append((SETTING_LABELS["no_proxy"], settings.no_proxy))
-    if settings.kaggle_credentials:
-        rows.append((SETTING_LABELS["kaggle_credentials"], settings.kaggle_credentials))
     return rows
+
+
+def kaggle_line(settings: SettingsInfo, indent: str = "  ") -> list[str]:
+    """Where Kaggle credentials come from, on a line of its own (its label is longer than
+    the settings column: the other rows keep their alignment)."""
+    if not settings.kaggle_credentials:
+        return []
+    return [f"{indent}{SETTING_LABELS['kaggle_credentials']}: {settings.kaggle_credentials}"]
 
 
 def aligned(rows: list[tuple[str, str]], indent: str = "  ") -> list[str]:
@@ -335,6 +341,7 @@ def info_lines(report: InfoReport, front: Front) -> list[str]:
     settings = report.settings.value
     if settings is not None:
         lines += aligned(settings_rows(settings))
+        lines += kaggle_line(settings)
         if settings.certificates_off:
             lines += ["", CERTIFICATES_OFF]
     else:

@@ -92,4 +92,5 @@ def test_kaggle_credentials_row_comes_from_kaggle_auth(monkeypatch: pytest.Monke
     monkeypatch.setattr(
         kaggle_auth, "describe", lambda: "from KAGGLE_USERNAME/KAGGLE_KEY", raising=False
     )
-    assert rows()["Kaggle credentials"] == "from KAGGLE_USERNAME/KAGGLE_KEY"
+    assert "  Kaggle credentials: from KAGGLE_USERNAME/KAGGLE_KEY" in info_lines(info(), "magic")
+    assert settings_info().kaggle_credentials == "from KAGGLE_USERNAME/KAGGLE_KEY"
