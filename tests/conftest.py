@@ -60,6 +60,13 @@ _ISOLATED = (
     "KAGGLE_KERNEL_RUN_TYPE",
     "KAGGLE_DATA_PROXY_URL",
     "KAGGLE_API_V1_TOKEN",
+    # Certificates and proxies (hubmagic.core.tls) as the machine may set them.
+    "TFHUB_DISABLE_CERT_VALIDATION",
+    "REQUESTS_CA_BUNDLE",
+    "CURL_CA_BUNDLE",
+    "SSL_CERT_FILE",
+    "no_proxy",
+    "all_proxy",
     "HUBMAGIC_STALL_TIMEOUT",
     "STORAGE_EMULATOR_HOST",
     "http_proxy",

@@ -70,6 +70,8 @@ class SettingsInfo:
     """``NO_PROXY`` as set (with the variable's name), or ``None``."""
     kaggle_credentials: str | None = None
     """Where Kaggle credentials come from (never their value), when that is known."""
+    decompressor: str = "isal"
+    """What extracts gzip archives (zlib, said as such, when isal is not installed)."""
 
 
 @dataclass(frozen=True)
@@ -189,6 +191,7 @@ def settings_info() -> SettingsInfo:
     if plan is not None and (plan.cache_dir, plan.load_format) == (cache_dir, load_format):
         probe = plan.uncompressed_probe
     from hubmagic.core import tls
+    from hubmagic.core.extract import decompressor_name
 
     certificates = tls.certificates()
     proxies = tls.proxies()
@@ -207,6 +210,7 @@ def settings_info() -> SettingsInfo:
             f"{proxies.no_proxy} ({proxies.no_proxy_variable})" if proxies.no_proxy else None
         ),
         kaggle_credentials=_kaggle_credentials(),
+        decompressor=decompressor_name(),
     )
 
 
@@ -214,9 +218,7 @@ def _kaggle_credentials() -> str | None:
     """``kaggle_auth.describe()``: where credentials come from; a failed lookup is said."""
     from hubmagic.core import kaggle_auth
 
-    describe: Callable[[], str] | None = getattr(kaggle_auth, "describe", None)
-    if describe is None:
-        return None
+    describe: Callable[[], str] = kaggle_auth.describe
     try:
         return redact(describe())
     except HubmagicError as exc:

@@ -268,6 +268,7 @@ SETTING_LABELS = {
     "proxies": "proxies",
     "no_proxy": "no proxy for",
     "kaggle_credentials": "Kaggle credentials",
+    "decompressor": "decompressor",
 }
 
 CERTIFICATES_OFF = (
@@ -304,6 +305,7 @@ def network_rows(settings: SettingsInfo) -> list[tuple[str, str]]:
     ]
     if settings.no_proxy:
         rows.append((SETTING_LABELS["no_proxy"], settings.no_proxy))
+    rows.append((SETTING_LABELS["decompressor"], settings.decompressor))
     return rows
 
 
