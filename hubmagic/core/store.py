@@ -81,7 +81,10 @@ def walk(path: str) -> Iterator[tuple[str, os.stat_result]]:
             continue
         for entry in entries:
             name = f"{rel}{entry.name}"
-            st = entry.stat(follow_symlinks=False)
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue  # gone since the listing (a holder's heartbeat file is replaced)
             if stat.S_ISDIR(st.st_mode):
                 stack.append((name + "/", entry.path))
             else:

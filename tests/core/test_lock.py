@@ -153,3 +153,23 @@ def test_tensorflow_hub_style_lock_is_honoured_while_the_holder_works(
     result = hubmagic.resolve_model(handle, cache_dir=cache, progress=finish_once_waited_for)
     assert result.source == "shared"
     assert fake_hub_server.requests_since(mark) == ()
+
+
+def test_a_file_that_goes_while_a_folder_is_walked_is_skipped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A waiter sizes the holder's tmp folder while the holder replaces its heartbeat file
+    (a race no timing reproduces reliably: the file goes between the listing and its stat)."""
+    from hubmagic.core.store import walk
+
+    (tmp_path / "keep").write_bytes(b"12345")
+    (tmp_path / "gone").write_bytes(b"x")
+    real_scandir = os.scandir
+
+    def listing_then_removal(path: str) -> list[os.DirEntry[str]]:
+        found = list(real_scandir(path))
+        (tmp_path / "gone").unlink(missing_ok=True)
+        return found
+
+    monkeypatch.setattr(os, "scandir", listing_then_removal)
+    assert {name: st.st_size for name, st in walk(str(tmp_path))} == {"keep": 5}
