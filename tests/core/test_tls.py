@@ -35,20 +35,10 @@ tls_models = tls_fixtures.tls_models
 tls_hub = tls_fixtures.tls_hub
 proxy = tls_fixtures.proxy
 
-CERT_VARIABLES = (
-    "TFHUB_DISABLE_CERT_VALIDATION",
-    "REQUESTS_CA_BUNDLE",
-    "CURL_CA_BUNDLE",
-    "SSL_CERT_FILE",
-    "no_proxy",
-    "all_proxy",
-)
-
 
 @pytest.fixture(autouse=True)
-def _no_certificate_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in CERT_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
+def _warn_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test sees the once-per-process warning (tests/conftest.py clears the variables)."""
     monkeypatch.setattr(tls, "_warned", False)
 
 

@@ -16,19 +16,6 @@ from hubmagic.ui.wording import CERTIFICATES_OFF, info_lines, settings_rows
 SECRET = "pr0xy-s3cret"
 
 
-@pytest.fixture(autouse=True)
-def _no_network_settings(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in (
-        "TFHUB_DISABLE_CERT_VALIDATION",
-        "REQUESTS_CA_BUNDLE",
-        "CURL_CA_BUNDLE",
-        "SSL_CERT_FILE",
-        "no_proxy",
-        "all_proxy",
-    ):
-        monkeypatch.delenv(name, raising=False)
-
-
 def rows() -> dict[str, str]:
     return dict(settings_rows(settings_info()))
 
