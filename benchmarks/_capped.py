@@ -259,15 +259,8 @@ def format_report(results: dict[str, Any]) -> str:
         f"archive {archive_mb:.1f} MB ({results['compressor']}); median of "
         f"{results['repeat']}; {results['cpus']} CPUs; Python {results['python']}",
         "",
-        f"{'contender':36} {'median s':>8} {'min s':>7} {'max s':>7} {'archive MB/s':>12} "
-        f"{'x hubmagic (8)':>14}",
+        *bench.contender_table(c, archive_mb, hub, "x hubmagic (8)"),
     ]
-    for entry in c.values():
-        med = entry["median"]
-        lines.append(
-            f"{entry['name']:36} {med:8.3f} {min(entry['seconds']):7.3f} "
-            f"{max(entry['seconds']):7.3f} {archive_mb / med:12.0f} {med / hub:14.2f}"
-        )
     if not results["aria2c"]:
         lines.append(ARIA2_MISSING)
     hub8 = c["hub8"]

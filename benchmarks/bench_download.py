@@ -688,6 +688,32 @@ def targets(results: dict[str, Any]) -> list[tuple[str, str, bool]]:
     ]
 
 
+def contender_table(
+    contenders: dict[str, Any],
+    archive_mb: float,
+    reference: float,
+    ratio_label: str,
+    *,
+    model_mb: float | None = None,
+) -> list[str]:
+    """The header and a row per contender: median, min, max, rates, ratio to ``reference``."""
+    data = f" {'data MB/s':>9}" if model_mb is not None else ""
+    width = max(10, len(ratio_label))
+    lines = [
+        f"{'contender':36} {'median s':>8} {'min s':>7} {'max s':>7} {'archive MB/s':>12}"
+        f"{data} {ratio_label:>{width}}"
+    ]
+    for entry in contenders.values():
+        med = entry["median"]
+        rate = f" {model_mb / med:9.0f}" if model_mb is not None else ""
+        lines.append(
+            f"{entry['name']:36} {med:8.3f} {min(entry['seconds']):7.3f} "
+            f"{max(entry['seconds']):7.3f} {archive_mb / med:12.0f}{rate} "
+            f"{med / reference:{width}.2f}"
+        )
+    return lines
+
+
 def format_report(results: dict[str, Any]) -> str:
     """The text table of :func:`run`'s results."""
     c = results["contenders"]
@@ -705,16 +731,8 @@ def format_report(results: dict[str, Any]) -> str:
         f"{sum(entry['redone'] for entry in c.values())} (each kept run saw at most "
         f"{max(max(entry['other_cpu']) for entry in c.values()):.2f} CPU-s of them).",
         "",
-        f"{'contender':36} {'median s':>8} {'min s':>7} {'max s':>7} {'archive MB/s':>12} "
-        f"{'data MB/s':>9} {'x hubmagic':>10}",
+        *contender_table(c, archive_mb, hub, "x hubmagic", model_mb=model_mb),
     ]
-    for entry in c.values():
-        med = entry["median"]
-        lines.append(
-            f"{entry['name']:36} {med:8.3f} {min(entry['seconds']):7.3f} "
-            f"{max(entry['seconds']):7.3f} {archive_mb / med:12.0f} {model_mb / med:9.0f} "
-            f"{med / hub:10.2f}"
-        )
     hits = results["cache_hit_seconds"]
     lines += [
         "",
