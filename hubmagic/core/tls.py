@@ -43,6 +43,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from hubmagic.core import config
 from hubmagic.core.errors import DownloadError, Fix, InvalidSettingError
 from hubmagic.core.redact import redact
 
@@ -99,7 +100,7 @@ class Certificates:
 
 def certificates(environ: Mapping[str, str] | None = None) -> Certificates:
     """The certificate settings in force (see the module doc for the order)."""
-    env = os.environ if environ is None else environ
+    env = config.environ() if environ is None else environ
     flag = env.get(TFHUB_DISABLE_CERT_VALIDATION)
     if flag == DISABLED_VALUE:
         return Certificates(False, TFHUB_DISABLE_CERT_VALIDATION)
@@ -226,7 +227,7 @@ def proxy_address(value: str) -> tuple[str, bool]:
 
 def proxies(environ: Mapping[str, str] | None = None) -> Proxies:
     """The proxies of the environment, as requests (through urllib) reads them."""
-    env = os.environ if environ is None else environ
+    env = config.environ() if environ is None else environ
     found = []
     for scheme in PROXY_SCHEMES:
         got = _variable(env, f"{scheme}_proxy")
