@@ -59,12 +59,12 @@ def expected_from_headers(headers: Mapping[str, str]) -> Expected | None:
     for part in headers.get("X-Goog-Hash", "").split(","):
         name, sep, value = part.strip().partition("=")
         if sep and name.strip().lower() in ("crc32c", "md5"):
-            digest = _b64(value.strip())
+            digest = b64_digest(value.strip())
             if digest is not None:
                 found[name.strip().lower()] = digest
     md5 = headers.get("Content-MD5")
     if md5 and "md5" not in found:
-        digest = _b64(md5.strip())
+        digest = b64_digest(md5.strip())
         if digest is not None:
             found["md5"] = digest
     return choose(found)
@@ -81,7 +81,8 @@ def choose(found: Mapping[str, bytes]) -> Expected | None:
     return None
 
 
-def _b64(text: str) -> bytes | None:
+def b64_digest(text: str) -> bytes | None:
+    """A base64 digest as bytes, or ``None`` when it is not base64."""
     try:
         return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
     except (binascii.Error, ValueError):

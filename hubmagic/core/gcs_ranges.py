@@ -31,22 +31,25 @@ blob's properties from the answer's headers.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import threading
 from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from typing import Any
 
 from hubmagic.core import config, gcs
-from hubmagic.core.checksum import Expected, choose
+from hubmagic.core.checksum import Expected, b64_digest, choose
 from hubmagic.core.progress import ProgressReporter
-from hubmagic.core.range_kinds import RangesUnusable, Throttled, Transient, worth_it
+from hubmagic.core.range_kinds import (
+    THROTTLE_STATUSES,
+    TRANSIENT_STATUSES,
+    RangesUnusable,
+    Throttled,
+    Transient,
+    worth_it,
+)
 from hubmagic.core.ranged import parallel
 from hubmagic.core.units import plural
 
-THROTTLE_STATUSES = frozenset({429, 503})
-TRANSIENT_STATUSES = frozenset({408, 500, 502, 504})
 CHANGED_STATUSES = frozenset({404, 412})
 """A generation that no longer matches (412), or an object gone since its metadata (404)."""
 _REPORT = 64 * 1024
@@ -77,19 +80,10 @@ def expected_from_blob(blob: Any) -> Expected | None:
     """The :class:`~hubmagic.core.checksum.Expected` of the object's metadata, or ``None``."""
     found: dict[str, bytes] = {}
     for name, value in (("crc32c", blob.crc32c), ("md5", blob.md5_hash)):
-        digest = _b64(value)
+        digest = b64_digest(value) if value else None
         if digest is not None:
             found[name] = digest
     return choose(found)
-
-
-def _b64(value: str | None) -> bytes | None:
-    if not value:
-        return None
-    try:
-        return base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError):
-        return None
 
 
 class GcsRanges:

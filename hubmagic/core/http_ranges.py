@@ -25,12 +25,17 @@ from hubmagic.core.http import (
     status_error,
     transient_errors,
 )
-from hubmagic.core.range_kinds import Expired, RangesUnusable, Throttled, Transient
+from hubmagic.core.range_kinds import (
+    THROTTLE_STATUSES,
+    TRANSIENT_STATUSES,
+    Expired,
+    RangesUnusable,
+    Throttled,
+    Transient,
+)
 from hubmagic.core.redact import redact
 from hubmagic.core.units import plural
 
-TRANSIENT_STATUSES = frozenset({408, 500, 502, 504})
-THROTTLE_STATUSES = frozenset({429, 503})
 EXPIRED_MARKERS = (
     "expiredtoken",
     "signaturedoesnotmatch",

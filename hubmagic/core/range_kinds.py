@@ -30,6 +30,11 @@ from typing import Any, Protocol
 from hubmagic.core import config
 from hubmagic.core.errors import DownloadError
 
+TRANSIENT_STATUSES = frozenset({408, 500, 502, 504})
+"""Answers to a ranged request worth retrying from the bytes received (:class:`Transient`)."""
+THROTTLE_STATUSES = frozenset({429, 503})
+"""Answers asking for fewer requests (:class:`Throttled`)."""
+
 
 class RangeFailure(Exception):
     """Why one ranged request failed (raised by backends; never leaves this module)."""
