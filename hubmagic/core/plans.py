@@ -121,21 +121,21 @@ class DeletePlan:
             "skipped": [{"label": label, "reason": why} for label, why in self.skipped],
         }
 
-    def describe(self) -> str:
-        """What would happen, in a few lines."""
+    @property
+    def headline(self) -> str:
+        """The first line: ``Will delete 1 entry in ..., freeing 1.2 MiB:`` (or nothing to do)."""
         if not self.has_deletions:
-            lines = [f"Nothing to {self.action} in {self.cache_dir}."]
-        elif not self.items:
-            lines = [f"Nothing to {self.action} in {self.cache_dir} itself."]
-        else:
-            lines = [
-                f"Will {self.action} {plural(len(self.items), 'entry', 'entries')}"
-                f" in {self.cache_dir}, freeing {self.expected_freed_size_str}:"
-            ]
-            lines += [
-                f"  {i.entry.label} ({format_bytes(i.size)}): {', '.join(i.names)}"
-                for i in self.items
-            ]
+            return f"Nothing to {self.action} in {self.cache_dir}."
+        if not self.items:
+            return f"Nothing to {self.action} in {self.cache_dir} itself."
+        return (
+            f"Will {self.action} {plural(len(self.items), 'entry', 'entries')}"
+            f" in {self.cache_dir}, freeing {self.expected_freed_size_str}:"
+        )
+
+    def side_lines(self) -> list[str]:
+        """What else happens: staging folders removed, entries not touched (and why)."""
+        lines: list[str] = []
         if self.staging:
             lines.append(
                 f"Will remove {plural(len(self.staging), 'staging folder')} of interrupted "
@@ -143,7 +143,15 @@ class DeletePlan:
             )
             lines += [f"  {path} ({format_bytes(size)})" for path, size in self.staging]
         lines += [f"  not touched: {label} ({why})" for label, why in self.skipped]
-        return "\n".join(lines)
+        return lines
+
+    def describe(self) -> str:
+        """What would happen, in a few lines."""
+        lines = [self.headline]
+        lines += [
+            f"  {i.entry.label} ({format_bytes(i.size)}): {', '.join(i.names)}" for i in self.items
+        ]
+        return "\n".join(lines + self.side_lines())
 
     def __str__(self) -> str:
         return self.describe()

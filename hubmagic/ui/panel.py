@@ -1,5 +1,12 @@
 """The cache panel: what is cached, how big, what is broken, with actions; downloads live.
 
+A dashboard of ipywidgets core widgets only (``HTML``, ``Button``, ``Text``,
+``GridBox``, ``VBox``; no widget JavaScript of its own), so it renders alike on
+ipywidgets 7.7 (Colab) and 8 (JupyterLab, Notebook 7, VS Code, Kaggle): a header
+(:mod:`hubmagic.ui.panel_header`: runtime, where models are read from, the disk
+bar), a toolbar (Refresh, Verify, Repair, Clear all, Prune to a size), the plan
+awaiting Confirm, a message area, and the table (:mod:`hubmagic.ui.panel_table`).
+
 A display layer: it shows what the core returns (:class:`~hubmagic.core.cache.CacheInfo`,
 :class:`~hubmagic.core.actions.VerifyReport`, :class:`~hubmagic.core.plans.DeletePlan`,
 :class:`~hubmagic.core.plans.DeleteResult`) worded by :mod:`hubmagic.ui.wording`,
@@ -11,9 +18,10 @@ A cache that cannot be scanned (``TFHUB_CACHE_DIR`` naming a file, a ``gs://``
 bucket without credentials) still makes a panel: the header, and the error in
 the message area, so ``%hub_panel`` is a way to see what is wrong.
 
-The CSS classes and button labels below (and the rows' in
-:mod:`hubmagic.ui.cache_row`) are a contract with the browser test
-(``tests/ui/test_browser.py``): keep them.
+The CSS classes and button labels below (and those of
+:mod:`hubmagic.ui.panel_table`, :mod:`hubmagic.ui.cache_row` and
+:mod:`hubmagic.ui.panel_html`) are a contract with the browser tests
+(``tests/ui/test_browser*.py``, ``tests/ui/test_frontends.py``): keep them.
 """
 
 from __future__ import annotations
@@ -28,11 +36,13 @@ import ipywidgets as widgets
 from hubmagic.core import actions, config, plans
 from hubmagic.core.actions import VerifyReport
 from hubmagic.core.cache import CacheInfo, scan_cache
-from hubmagic.core.errors import HubmagicError
+from hubmagic.core.errors import Fix, HubmagicError, InvalidSettingError
 from hubmagic.core.plans import DeletePlan, DeleteResult
 from hubmagic.core.progress import Phase, ProgressEvent, add_listener, remove_listener
+from hubmagic.ui import panel_html
 from hubmagic.ui.cache_row import CacheRow
-from hubmagic.ui.panel_header import header_lines
+from hubmagic.ui.panel_header import Header, header, header_html
+from hubmagic.ui.panel_table import CacheTable
 from hubmagic.ui.widget_base import RED, THROTTLED, UPDATE_INTERVAL, TextRepr, close_tree, pre
 from hubmagic.ui.wording import FINAL_PHASES, error_lines, status_text, verify_lines
 
@@ -42,6 +52,7 @@ REFRESH = "Refresh"
 VERIFY = "Verify"
 REPAIR = "Repair"
 CLEAR_ALL = "Clear all"
+PRUNE = "Prune"
 CONFIRM = "Confirm"
 CANCEL = "Cancel"
 
@@ -57,8 +68,9 @@ def error_text(exc: BaseException) -> str:
 class CachePanel(TextRepr, widgets.VBox):  # type: ignore[misc]
     """The cache as a table with actions; downloads show up live while it is open.
 
-    Destructive actions (Delete, Repair, Clear all) first show the core's
-    :class:`~hubmagic.core.plans.DeletePlan` and act only after Confirm. While
+    Destructive actions (Delete, Repair, Clear all, Prune) first show the core's
+    :class:`~hubmagic.core.plans.DeletePlan` (what goes, how much it frees) and
+    act only after Confirm. While
     it listens, every resolve in the kernel updates it; :meth:`close` (or
     :meth:`stop_listening`) ends that.
 
@@ -87,9 +99,8 @@ class CachePanel(TextRepr, widgets.VBox):  # type: ignore[misc]
         self._interval = interval
         self._lock = threading.RLock()
         self._live: dict[str, ProgressEvent] = {}
-        self._rows: dict[str, CacheRow] = {}
         self._drawn = -1e9
-        self._header: list[str] = []
+        self._header: Header | None = None
         self._message = ""
         self._listening = False
 
@@ -100,6 +111,7 @@ class CachePanel(TextRepr, widgets.VBox):  # type: ignore[misc]
             VERIFY: self.verify,
             REPAIR: self.repair,
             CLEAR_ALL: self.clear_all,
+            PRUNE: lambda: self.prune(self.prune_box.value),
         }
         self.buttons = {
             name: widgets.Button(description=name, layout=widgets.Layout(width="auto"))
@@ -107,7 +119,15 @@ class CachePanel(TextRepr, widgets.VBox):  # type: ignore[misc]
         }
         for name, button in self.buttons.items():
             button.on_click(self._handler(pressed[name]))
-        self.toolbar = widgets.HBox(list(self.buttons.values()))
+        self.prune_box = widgets.Text(placeholder="e.g. 20G", layout=widgets.Layout(width="7em"))
+        self.prune_box.add_class("hubmagic-prune-size")
+        self.buttons[PRUNE].tooltip = "Remove the least recently used models until the cache fits"
+        tools = [self.buttons[name] for name in (REFRESH, VERIFY, REPAIR, CLEAR_ALL)]
+        prune = [widgets.HTML(panel_html.small("keep under")), self.prune_box, self.buttons[PRUNE]]
+        self.toolbar = widgets.HBox(
+            [*tools, widgets.HBox(prune, layout=widgets.Layout(margin="0 0 0 1.5em"))],
+            layout=widgets.Layout(flex_flow="row wrap", align_items="center"),
+        )
         self.toolbar.add_class("hubmagic-toolbar")
         self.confirm_html = widgets.HTML()
         self.confirm_button = widgets.Button(
@@ -122,12 +142,8 @@ class CachePanel(TextRepr, widgets.VBox):  # type: ignore[misc]
         self.confirm_area.add_class("hubmagic-confirm")
         self.message_html = widgets.HTML()
         self.message_html.add_class(MESSAGE_CLASS)
-        self.table_header = widgets.HTML(
-            "<b>handle · size · last used · status</b>", layout=widgets.Layout(width="100%")
-        )
-        self.table = widgets.VBox(layout=widgets.Layout(width="100%"))
-        self.table.add_class("hubmagic-table")
-        super().__init__(layout=widgets.Layout(width="100%"))
+        self.table = CacheTable(self._delete_clicked)
+        super().__init__(layout=widgets.Layout(width="100%", max_width="1100px"))
         self.add_class(PANEL_CLASS)
         self.refresh()
         if listen:
@@ -136,12 +152,30 @@ class CachePanel(TextRepr, widgets.VBox):  # type: ignore[misc]
     # -- what tests and users read ----------------------------------------------------
     @property
     def rows(self) -> list[CacheRow]:
-        """The table's rows, in order."""
-        return list(self.table.children)
+        """The table's rows as shown: in order, without those the filter leaves out."""
+        return self.table.rows
 
     def row(self, name: str) -> CacheRow | None:
-        """The row of a handle, a cache key, or a folder name."""
-        return next((r for r in self.rows if name in (r.name, r.key)), None)
+        """The row of a handle, a cache key, or a folder name (filtered out or not)."""
+        return next((r for r in self.table.all_rows if name in (r.name, r.key)), None)
+
+    @property
+    def sort(self) -> tuple[str, bool]:
+        """The column the rows are sorted by, and whether the order is descending."""
+        return self.table.sort
+
+    def sort_by(self, key: str, descending: bool | None = None) -> None:
+        """Sorts by ``model``, ``size`` or ``last_used`` (``None``: turn the order round)."""
+        self.table.sort_by(key, descending)
+
+    @property
+    def filter_box(self) -> widgets.Text | None:
+        """The filter box, when there are enough entries to show it."""
+        return self.table.filter_box if self.table.filtering else None
+
+    def set_filter(self, text: str) -> None:
+        """Shows only the rows whose model, key or status contain ``text``."""
+        self.table.set_filter(text)
 
     @property
     def message(self) -> str:
@@ -155,7 +189,8 @@ class CachePanel(TextRepr, widgets.VBox):  # type: ignore[misc]
 
     @property
     def header(self) -> list[str]:
-        return list(self._header)
+        """The header as text lines (``label: value``)."""
+        return self._header.lines() if self._header is not None else []
 
     @property
     def verified(self) -> bool:
@@ -176,7 +211,7 @@ class CachePanel(TextRepr, widgets.VBox):  # type: ignore[misc]
             if self.report is not None:
                 self.report = actions.verify(self.info)
             scanned = self.scan_error is None
-            self._header = header_lines(
+            self._header = header(
                 self.info if scanned else None,
                 self.info.cache_dir or None,
                 other_cache=self.cache_dir is not None,
@@ -216,6 +251,19 @@ class CachePanel(TextRepr, widgets.VBox):  # type: ignore[misc]
         """Shows what deleting one entry (by key or handle) frees."""
         return self._propose(plans.plan_delete([key], self.cache_dir))
 
+    def prune(self, size: str | int) -> DeletePlan:
+        """Shows what keeping the cache under ``size`` (``"20G"``, or bytes) removes:
+        the least recently used complete models first."""
+        if isinstance(size, str):
+            if not size.strip():
+                raise InvalidSettingError(
+                    "Prune needs a size to keep the cache under.",
+                    fix=Fix("Type one beside Prune, e.g. 20G or 500M, then press Prune."),
+                )
+            self.prune_box.value = size
+        max_bytes = config.parse_size(size) if isinstance(size, str) else size
+        return self._propose(plans.plan_prune(max_bytes, self.cache_dir))
+
     def confirm(self) -> DeleteResult | None:
         """Executes the plan on show, rescans and shows what was done."""
         with self._lock:
@@ -254,8 +302,8 @@ class CachePanel(TextRepr, widgets.VBox):  # type: ignore[misc]
         """Stops listening and closes the widget and its parts (their views disappear)."""
         self.stop_listening()
         with self._lock:
-            parts = [*self.children, self.confirm_area, *self._rows.values()]
-            self._rows.clear()
+            self.table.close()
+            parts = [*self.children, self.confirm_area]
             for part in parts:
                 close_tree(part)
         super().close()
@@ -266,14 +314,14 @@ class CachePanel(TextRepr, widgets.VBox):  # type: ignore[misc]
         with self._lock:
             if event.phase in FINAL_PHASES:
                 was_live = self._live.pop(key, None) is not None
-                row = self._rows.get(key)
+                row = self.row(key)
                 known = row is not None and row.entry is not None and row.entry.is_complete
                 if was_live or (event.phase is Phase.DONE and not known):
                     self.refresh()
                 return
             self._live[key] = event
             soon = time.monotonic() - self._drawn < self._interval
-            if key in self._rows and event.phase in THROTTLED and soon:
+            if self.row(key) is not None and event.phase in THROTTLED and soon:
                 return
             self._draw()
 
@@ -307,7 +355,7 @@ class CachePanel(TextRepr, widgets.VBox):  # type: ignore[misc]
                 self._say(plan.describe())
                 return plan
             self.pending = plan
-            self.confirm_html.value = pre(plan.describe() + "\nConfirm to go ahead, or Cancel.")
+            self.confirm_html.value = panel_html.plan(plan, "Confirm to go ahead, or Cancel.")
             self._show_confirm(True)
             self._say("")
             return plan
@@ -319,7 +367,6 @@ class CachePanel(TextRepr, widgets.VBox):  # type: ignore[misc]
             self.toolbar,
             *([self.confirm_area] if show else []),
             self.message_html,
-            self.table_header,
             self.table,
         ]
 
@@ -330,26 +377,15 @@ class CachePanel(TextRepr, widgets.VBox):  # type: ignore[misc]
     def _draw(self) -> None:
         self._drawn = time.monotonic()
         self.redraws += 1
-        self.header_html.value = pre("\n".join(self._header))
-        entries = {e.key: e for e in self.info.entries}
-        keys = list(entries) + [k for k in self._live if k not in entries]
-        rows: list[CacheRow] = []
-        for key in keys:
-            row = self._rows.get(key)
-            if row is None:
-                row = self._rows[key] = CacheRow(key, self._delete_clicked)
-            row.show(entries.get(key), self._live.get(key), self.verified)
-            rows.append(row)
-        for key in [k for k in self._rows if k not in entries and k not in self._live]:
-            self._rows.pop(key).close()
-        if rows != list(self.table.children):
-            self.table.children = rows
+        if self._header is not None:
+            self.header_html.value = header_html(self._header)
+        self.table.show(self.info.entries, self._live, self.verified)
         if not self.children:
             self._show_confirm(False)
 
     def __repr__(self) -> str:
         with self._lock:
-            out = [*self._header]
+            out = self.header
             if self.scan_error is None:
                 out += ["", self.info.export_as_table()]
             known = {x.key for x in self.info.entries}

@@ -20,24 +20,12 @@ from IPython.display import display
 
 from hubmagic.core.progress import Phase, ProgressEvent
 from hubmagic.ui.widget_base import NOWRAP, RED, THROTTLED, UPDATE_INTERVAL, TextRepr, span
-from hubmagic.ui.wording import Rate, amount_text, phase_text, progress_line, rate_of
+from hubmagic.ui.wording import Rate, amount_text, progress_line, rate_of, row_phase_text
 
 PROGRESS_CLASS = "hubmagic-progress"
 PROGRESS_ROW_CLASS = "hubmagic-progress-row"
 PROGRESS_PHASE_CLASS = "hubmagic-progress-phase"
 FAILED_CLASS = "hubmagic-failed"
-
-
-def row_phase_text(event: ProgressEvent) -> str:
-    """The phase as a row shows it: a failure with its message (``failed: HTTP 404 ...``).
-
-    Text views say only "failed" and leave the error to whoever catches it; in
-    the panel a row is the only place the error shows, so the row names it.
-    """
-    text = phase_text(event)
-    if event.phase is Phase.FAILED and event.message:
-        return f"{text}: {event.message}"
-    return text
 
 
 class ProgressRow(TextRepr, widgets.HBox):  # type: ignore[misc]

@@ -118,6 +118,18 @@ def phase_text(event: ProgressEvent) -> str:
     return str((Phase.DOWNLOADING if phase is Phase.STARTED else phase).value)
 
 
+def row_phase_text(event: ProgressEvent) -> str:
+    """The phase as a row shows it: a failure with its message (``failed: HTTP 404 ...``).
+
+    Text views say only "failed" and leave the error to whoever catches it; in
+    the panel a row is the only place the error shows, so the row names it.
+    """
+    text = phase_text(event)
+    if event.phase is Phase.FAILED and event.message:
+        return f"{text}: {event.message}"
+    return text
+
+
 def transfer_parts(connections: int, resumes: int, retries: int) -> list[str]:
     """``8 connections``, ``2 resumed``, ``3 retries``: each only when there is news.
 
@@ -218,11 +230,79 @@ def status_text(entry: CacheEntry | None, live: ProgressEvent | None) -> str:
     if entry is None:
         return "downloading now"
     if entry.status is Status.DOWNLOADING:
-        holder = entry.lock_holder
-        if holder is not None and holder.on_this_host and holder.pid == os.getpid():
+        if _ours(entry):
             return "downloading now"
+        holder = entry.lock_holder
         return f"locked by {holder.label if holder else 'another process'}"
     return str(entry.status.value)
+
+
+STATUS_KINDS = (
+    "complete",
+    "partial",
+    "downloading",
+    "locked",
+    "stale-lock",
+    "orphan-tmp",
+    "waiting",
+    "failed",
+)
+"""The kinds of status a badge shows (its ``data-status`` and its colour)."""
+
+
+def _ours(entry: CacheEntry) -> bool:
+    holder = entry.lock_holder
+    return holder is not None and holder.on_this_host and holder.pid == os.getpid()
+
+
+def status_kind(entry: CacheEntry | None, live: ProgressEvent | None) -> str:
+    """Which of :data:`STATUS_KINDS` an entry is in (a live download's phase first)."""
+    from hubmagic.core.cache import Status
+
+    if live is not None:
+        if live.phase is Phase.WAITING:
+            return "waiting"
+        return "failed" if live.phase is Phase.FAILED else "downloading"
+    if entry is None:
+        return "downloading"
+    if entry.status is Status.DOWNLOADING:
+        return "downloading" if _ours(entry) else "locked"
+    return str(entry.status.value).replace(" ", "-")
+
+
+def badge_text(entry: CacheEntry | None, live: ProgressEvent | None) -> str:
+    """A status in a few words (``downloading 42%``): the details go beside it."""
+    if live is not None and live.phase in (Phase.STARTED, Phase.DOWNLOADING):
+        fraction = live.fraction
+        return f"downloading {fraction:.0%}" if fraction is not None else "downloading"
+    if live is not None and live.phase is Phase.WAITING:
+        return "waiting for a lock"
+    if live is not None and live.phase is Phase.FAILED:
+        return "failed"
+    return status_text(entry, live).replace("downloading now", "downloading")
+
+
+_AGO_STEPS = (
+    (60.0, "minute"),
+    (3600.0, "hour"),
+    (86400.0, "day"),
+    (30.44 * 86400.0, "month"),
+    (365.25 * 86400.0, "year"),
+)
+# Where each unit takes over from the one before (45 s is "1 minute ago", 22 h "1 day").
+_AGO_FROM = (45.0, 45 * 60.0, 22 * 3600.0, 26 * 86400.0, 320 * 86400.0)
+
+
+def ago_text(then: float | None, now: float) -> str:
+    """``3 days ago``: how long ago a POSIX time was, in the largest unit that fits."""
+    if then is None:
+        return "-"
+    seconds = now - then
+    if seconds < _AGO_FROM[0]:
+        return "just now"
+    step = max(i for i, start in enumerate(_AGO_FROM) if seconds >= start)
+    size, unit = _AGO_STEPS[step]
+    return f"{plural(max(1, round(seconds / size)), unit)} ago"
 
 
 # -- reports --------------------------------------------------------------------------

@@ -343,6 +343,7 @@ def test_panel_lists_every_state(damaged_cache: Path, sleeper: int) -> None:
         "Verify",
         "Repair",
         "Clear all",
+        "Prune",
     ]
     assert {row.delete_button.description for row in panel.rows} == {"Delete"}
     assert panel.row(cache_key("h/live")).delete_button.disabled  # type: ignore[union-attr]
