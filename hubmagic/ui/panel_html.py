@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from hubmagic.core.plans import DeletePlan
 from hubmagic.core.units import format_bytes, plural
-from hubmagic.ui.widget_base import BLUE, BORDER, GREY, RED, SURFACE, TRACK
+from hubmagic.ui.widget_base import BLUE, BORDER, GREY, ORANGE, RED, SURFACE, TRACK
 
 # Each badge: text colour and background, the theme's darkest and lightest shade of
 # its colour, so it reads the same on a light and a dark page.
@@ -31,7 +31,7 @@ _BADGE_COLOURS = {
     "waiting": ("--jp-brand-color0", "#0d47a1", "--jp-brand-color3", "#bbdefb"),
     "locked": ("--jp-inverse-layout-color3", "#424242", "--jp-layout-color3", "#e0e0e0"),
 }
-SMALL = "font-size:var(--jp-ui-font-size0, 0.85em)"
+SMALL = "font-size:var(--jp-ui-font-size0, 0.85em);line-height:1.4"
 
 STYLE = f"""<style>
 .hubmagic-panel .hubmagic-row {{ border-top: 1px solid {BORDER}; }}
@@ -42,7 +42,8 @@ STYLE = f"""<style>
   justify-content: flex-start; text-align: left; }}
 .hubmagic-panel .hubmagic-row .widget-html-content,
 .hubmagic-panel .hubmagic-table-head .widget-html-content {{ line-height: 1.4; }}
-.hubmagic-panel .hubmagic-row > *, .hubmagic-panel .hubmagic-table-head > * {{ min-width: 0; }}
+.hubmagic-panel .hubmagic-row > *, .hubmagic-panel .hubmagic-table-head > *,
+.hubmagic-panel .hubmagic-row .widget-html-content {{ min-width: 0; overflow: hidden; }}
 </style>"""
 """Rules that ipywidgets' layouts cannot say on 7.7 (row borders, the head's tint);
 drawn once, in the header. A ``<style>`` in an HTML widget reaches the whole page,
@@ -149,8 +150,18 @@ class DiskUse:
         return self.cache_bytes / room if room else 0.0
 
     @property
+    def short_of_room(self) -> bool:
+        """Less is free than one model may unpack to: a big download could fill the disk."""
+        return (
+            self.free_bytes is not None
+            and self.limit_bytes is not None
+            and self.free_bytes < self.limit_bytes
+        )
+
+    @property
     def numbers(self) -> str:
-        """``cache 12.3 MiB in 3 entries · 40.2 GiB free · a model may unpack to 64.0 GiB``."""
+        """``cache 12.3 MiB in 3 entries · 40.2 GiB free``, and the per-model limit when
+        it is more than is free."""
         if self.cache_bytes is None:
             parts = ["cache size unknown (the cache could not be read)"]
         else:
@@ -160,18 +171,12 @@ class DiskUse:
             parts.append(f"{format_bytes(self.free_bytes)} free")
         else:
             parts.append(f"free disk {self.free_text}")
-        if self.limit_bytes is not None:
-            parts.append(f"a model may unpack to {format_bytes(self.limit_bytes)}")
+        if self.short_of_room and self.limit_bytes is not None:
+            parts.append(
+                f"a model may unpack to {format_bytes(self.limit_bytes)} "
+                "(HUBMAGIC_MAX_EXTRACT_BYTES), more than is free"
+            )
         return " · ".join(parts)
-
-    @property
-    def short_of_room(self) -> bool:
-        """Less is free than one model may unpack to: a big download could fill the disk."""
-        return (
-            self.free_bytes is not None
-            and self.limit_bytes is not None
-            and self.free_bytes < self.limit_bytes
-        )
 
 
 def disk(use: DiskUse) -> str:
@@ -186,7 +191,7 @@ def disk(use: DiskUse) -> str:
     fraction = use.fraction
     shown = "" if fraction is None else bar(fraction, name="disk", height="10px")
     shown = shown.replace("hubmagic-disk-fill", "hubmagic-disk-used")
-    colour = RED if use.short_of_room else GREY
+    colour = ORANGE if use.short_of_room else GREY
     numbers = f'<div class="hubmagic-disk-numbers" style="{SMALL};color:{colour}">'
     return f"<div{attributes}>{shown}{numbers}{html.escape(use.numbers)}</div></div>"
 
