@@ -1,7 +1,8 @@
-"""Pytest plugin: JupyterLab on 127.0.0.1 and Debian's chromium driven by Playwright.
+"""Pytest plugin: JupyterLab (or Jupyter Notebook) on 127.0.0.1 and Debian's chromium.
 
 Load it by importing its fixtures in ``tests/conftest.py`` (``jupyterlab``,
-``playwright_session``, ``browser_page``), or with ``pytest -p tests.jupyter_fixtures``.
+``playwright_session``, ``browser_page``; ``jupyter_notebook`` is imported by
+the test module that uses it), or with ``pytest -p tests.jupyter_fixtures``.
 Nothing heavy is imported at module level: Playwright is imported by the
 fixtures and helpers only.
 
@@ -18,6 +19,11 @@ Fixtures:
         importable there; they get a clean environment (no ``TFHUB_*`` /
         ``HUBMAGIC_*`` / proxy variables from outside, ``TFHUB_CACHE_DIR`` =
         ``jupyterlab.cache_dir``). ``window.jupyterapp`` is exposed.
+    jupyter_notebook (session): a running :class:`JupyterNotebook`, started as
+        ``jupyterlab`` is (same environment, token and folders), from the
+        ``notebook`` package this venv has: Notebook 7 (JupyterLab's components
+        and widget manager, ``window.jupyterapp`` exposed) or Notebook 6, the
+        classic notebook (``.classic``; widgetsnbextension renders the widgets).
     playwright_session (session): Playwright's sync API, started once; fails
         (not skips) when Playwright or ``/usr/bin/chromium`` is missing.
     browser_page: a Playwright (sync API) ``Page`` in headless chromium with a
@@ -32,11 +38,19 @@ Helpers (all take the ``Page`` first):
     run_new_cell(page, code, timeout=...): adds a cell at the end, types ``code``
         and runs it like a person (Esc, B, type, Ctrl+Enter).
     screenshot(page, folder, name, locator=None) -> Path: a PNG artifact (path printed).
+    open_in_notebook(page, server, name): a ``jupyter_notebook`` page at
+        ``/notebooks/<name>``, once the kernel is connected and idle (Notebook 7:
+        the toolbar's kernel name and execution indicator; Notebook 6: the kernel
+        indicator icon and widgetsnbextension's manager on the kernel).
+    notebook_run_all(page, server, timeout=...): runs every cell there
+        (``notebook:run-all-cells``; Notebook 6: ``Jupyter.notebook.execute_all_cells()``)
+        and waits until each ran and the kernel is idle; fails on an error.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
 import json
 import os
 import re
@@ -46,11 +60,12 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
 
@@ -87,29 +102,21 @@ _DROPPED = {
 
 
 @dataclass
-class JupyterLab:
-    """A running JupyterLab server (see the ``jupyterlab`` fixture)."""
+class JupyterServer:
+    """A running Jupyter server (see the ``jupyterlab`` and ``jupyter_notebook`` fixtures)."""
 
     url: str
     """``http://127.0.0.1:<port>``, no trailing slash."""
     token: str
     root_dir: Path
-    """Notebooks written here are at ``/lab/tree/<name>``."""
+    """Notebooks written here are at ``/lab/tree/<name>`` (``/notebooks/<name>``)."""
     cache_dir: Path
     """``TFHUB_CACHE_DIR`` of the kernels (a test may use its own with ``%hub_setup --cache``)."""
     log_path: Path
     """The server's stdout and stderr."""
     process: subprocess.Popen[bytes]
-
-    def lab_url(self, name: str) -> str:
-        """The address that opens ``root_dir/name`` in JupyterLab, alone.
-
-        Each address names a new workspace: JupyterLab would otherwise restore
-        the tabs that an earlier test left open, and one of them could be the
-        current tab.
-        """
-        workspace = f"w{os.urandom(6).hex()}"
-        return f"{self.url}/lab/workspaces/{workspace}/tree/{name}?token={self.token}"
+    frontend: str = "JupyterLab"
+    """What serves the page and its version, e.g. ``Notebook 7.6.5``."""
 
     def api(self, path: str, method: str = "GET", timeout: float = 5.0) -> Any:
         """Calls the server's REST API; returns the decoded JSON (or None)."""
@@ -127,6 +134,34 @@ class JupyterLab:
             return self.log_path.read_text(errors="replace")[-chars:]
         except OSError:
             return ""
+
+
+@dataclass
+class JupyterLab(JupyterServer):
+    """A running JupyterLab server (see the ``jupyterlab`` fixture)."""
+
+    def lab_url(self, name: str) -> str:
+        """The address that opens ``root_dir/name`` in JupyterLab, alone.
+
+        Each address names a new workspace: JupyterLab would otherwise restore
+        the tabs that an earlier test left open, and one of them could be the
+        current tab.
+        """
+        workspace = f"w{os.urandom(6).hex()}"
+        return f"{self.url}/lab/workspaces/{workspace}/tree/{name}?token={self.token}"
+
+
+@dataclass
+class JupyterNotebook(JupyterServer):
+    """A running Jupyter Notebook server (see the ``jupyter_notebook`` fixture)."""
+
+    classic: bool = False
+    """Notebook 6 (the classic notebook: jQuery/RequireJS pages, ``Jupyter.notebook``)
+    rather than Notebook 7 (JupyterLab's components, ``window.jupyterapp``)."""
+
+    def notebook_url(self, name: str) -> str:
+        """The address of ``root_dir/name`` (one notebook per page, in both versions)."""
+        return f"{self.url}/notebooks/{urllib.parse.quote(name)}?token={self.token}"
 
 
 def _free_port() -> int:
@@ -171,6 +206,83 @@ def _quiet_lab_settings(settings_dir: Path) -> None:
     )
 
 
+_Server = TypeVar("_Server", bound=JupyterServer)
+
+
+def _serve(
+    tmp_path_factory: pytest.TempPathFactory,
+    kind: type[_Server],
+    frontend: str,
+    module: str,
+    options: Callable[[int, str, Path], list[str]],
+    **fields: Any,
+) -> Iterator[_Server]:
+    """Starts ``python -m module`` on 127.0.0.1, yields it once it answers, stops it.
+
+    ``options(port, token, root_dir)`` are the server's command-line options
+    (its own spelling of ip, port, token, root dir). The server and its
+    kernels get the environment of :func:`_kernel_env` under a temporary
+    folder named after ``module``; ``fields`` go to ``kind``.
+    """
+    base = tmp_path_factory.mktemp(module)
+    root_dir = base / "root"
+    cache_dir = base / "tfhub_cache"
+    root_dir.mkdir()
+    cache_dir.mkdir()
+    env = _kernel_env(base, cache_dir)
+    _quiet_lab_settings(base / "settings")
+    port = _free_port()
+    token = os.urandom(16).hex()
+    log_path = base / f"{module}.log"
+    command = [sys.executable, "-m", module, *options(port, token, root_dir)]
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            command,
+            cwd=root_dir,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    server = kind(
+        url=f"http://127.0.0.1:{port}",
+        token=token,
+        root_dir=root_dir,
+        cache_dir=cache_dir,
+        log_path=log_path,
+        process=process,
+        frontend=frontend,
+        **fields,
+    )
+    started = time.monotonic()
+    try:
+        while True:
+            if process.poll() is not None:
+                pytest.fail(
+                    f"{frontend} exited with {process.returncode} while starting "
+                    f"(log {log_path}):\n{server.log_tail()}",
+                    pytrace=False,
+                )
+            try:
+                server.api("/api/status", timeout=2)
+                break
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            if time.monotonic() - started > 60:
+                pytest.fail(
+                    f"{frontend} did not answer /api/status in 60 s (log {log_path}):\n"
+                    f"{server.log_tail()}",
+                    pytrace=False,
+                )
+            time.sleep(0.1)
+        took = time.monotonic() - started
+        print(f"{frontend} up in {took:.1f} s at {server.url} (log {log_path})")
+        yield server
+    finally:
+        _stop(server)
+
+
 @pytest.fixture(scope="session")
 def jupyterlab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterLab]:
     """A JupyterLab server on 127.0.0.1 for the session (see the module doc)."""
@@ -182,83 +294,88 @@ def jupyterlab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterLab]
             "(pip install -e '.[tf,test,browser]', as tests/run.sh does)",
             pytrace=False,
         )
-    base = tmp_path_factory.mktemp("jupyterlab")
-    root_dir = base / "root"
-    cache_dir = base / "tfhub_cache"
-    root_dir.mkdir()
-    cache_dir.mkdir()
-    env = _kernel_env(base, cache_dir)
-    _quiet_lab_settings(base / "settings")
-    port = _free_port()
-    token = os.urandom(16).hex()
-    log_path = base / "jupyterlab.log"
-    command = [
-        sys.executable,
-        "-m",
-        "jupyterlab",
-        "--no-browser",
-        "--allow-root",
-        "--ServerApp.ip=127.0.0.1",
-        f"--ServerApp.port={port}",
-        "--ServerApp.port_retries=0",
-        f"--ServerApp.root_dir={root_dir}",
-        f"--IdentityProvider.token={token}",
-        "--ServerApp.open_browser=False",
-        "--LabApp.expose_app_in_browser=True",
-        "--LabApp.news_url=None",
-        "--LabApp.check_for_updates_class=jupyterlab.handlers.announcements.NeverCheckForUpdate",
-    ]
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            command,
-            cwd=root_dir,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    lab = JupyterLab(
-        url=f"http://127.0.0.1:{port}",
-        token=token,
-        root_dir=root_dir,
-        cache_dir=cache_dir,
-        log_path=log_path,
-        process=process,
-    )
-    started = time.monotonic()
+
+    def options(port: int, token: str, root_dir: Path) -> list[str]:
+        return [
+            "--no-browser",
+            "--allow-root",
+            "--ServerApp.ip=127.0.0.1",
+            f"--ServerApp.port={port}",
+            "--ServerApp.port_retries=0",
+            f"--ServerApp.root_dir={root_dir}",
+            f"--IdentityProvider.token={token}",
+            "--ServerApp.open_browser=False",
+            "--LabApp.expose_app_in_browser=True",
+            "--LabApp.news_url=None",
+            "--LabApp.check_for_updates_class="
+            "jupyterlab.handlers.announcements.NeverCheckForUpdate",
+        ]
+
+    yield from _serve(tmp_path_factory, JupyterLab, "JupyterLab", "jupyterlab", options)
+
+
+@pytest.fixture(scope="session")
+def jupyter_notebook(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterNotebook]:
+    """The Jupyter Notebook server this venv has, on 127.0.0.1 for the session.
+
+    Notebook 7 (``notebook>=7``: the main venv) or Notebook 6 (``notebook<7``,
+    the classic notebook: the Colab-pins venv, whose ipywidgets 7.7.1 it renders
+    through widgetsnbextension 3.6); ``.classic`` says which. As ``jupyterlab``
+    otherwise (see the module doc); Notebook 7 exposes ``window.jupyterapp``.
+    """
     try:
-        while True:
-            if process.poll() is not None:
-                pytest.fail(
-                    f"JupyterLab exited with {process.returncode} while starting "
-                    f"(log {log_path}):\n{lab.log_tail()}",
-                    pytrace=False,
-                )
-            try:
-                lab.api("/api/status", timeout=2)
-                break
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            if time.monotonic() - started > 60:
-                pytest.fail(
-                    f"JupyterLab did not answer /api/status in 60 s (log {log_path}):\n"
-                    f"{lab.log_tail()}",
-                    pytrace=False,
-                )
-            time.sleep(0.1)
-        print(f"JupyterLab up in {time.monotonic() - started:.1f} s at {lab.url} (log {log_path})")
-        yield lab
-    finally:
-        _stop(lab)
+        import notebook  # noqa: F401
+    except ImportError:
+        pytest.fail(
+            "Jupyter Notebook is not installed: the frontend tests need notebook>=7 "
+            "(the [browser] extra) or, on Colab's pins, notebook<7 (tests/run.sh installs both)",
+            pytrace=False,
+        )
+    version = importlib.metadata.version("notebook")
+    classic = int(version.split(".")[0]) < 7
+
+    def options(port: int, token: str, root_dir: Path) -> list[str]:
+        if classic:
+            return [
+                "--no-browser",
+                "--allow-root",
+                "--NotebookApp.ip=127.0.0.1",
+                f"--NotebookApp.port={port}",
+                "--NotebookApp.port_retries=0",
+                f"--NotebookApp.notebook_dir={root_dir}",
+                f"--NotebookApp.token={token}",
+                "--NotebookApp.open_browser=False",
+                # No "migration plan to Notebook 7" banner over the page.
+                "--NotebookApp.show_banner=False",
+            ]
+        return [
+            "--no-browser",
+            "--allow-root",
+            "--ServerApp.ip=127.0.0.1",
+            f"--ServerApp.port={port}",
+            "--ServerApp.port_retries=0",
+            f"--ServerApp.root_dir={root_dir}",
+            f"--IdentityProvider.token={token}",
+            "--ServerApp.open_browser=False",
+            "--JupyterNotebookApp.expose_app_in_browser=True",
+        ]
+
+    yield from _serve(
+        tmp_path_factory,
+        JupyterNotebook,
+        f"Notebook {version}",
+        "notebook",
+        options,
+        classic=classic,
+    )
 
 
-def _stop(lab: JupyterLab) -> None:
+def _stop(server: JupyterServer) -> None:
     """Asks the server to shut down (it stops its kernels), then makes sure it did."""
-    process = lab.process
+    process = server.process
     if process.poll() is None:
         with contextlib.suppress(urllib.error.URLError, ConnectionError, TimeoutError):
-            lab.api("/api/shutdown", method="POST", timeout=10)
+            server.api("/api/shutdown", method="POST", timeout=10)
         try:
             process.wait(timeout=15)
         except subprocess.TimeoutExpired:
@@ -325,7 +442,7 @@ def code_cell(source: str) -> dict[str, Any]:
     }
 
 
-def write_notebook(lab: JupyterLab, name: str, cells: Sequence[str]) -> Path:
+def write_notebook(lab: JupyterServer, name: str, cells: Sequence[str]) -> Path:
     """Writes an nbformat 4 notebook of code cells (python3 kernel) into the root dir."""
     notebook = {
         "cells": [code_cell(source) for source in cells],
@@ -383,13 +500,27 @@ def _execution_counts(page: Page) -> list[int | None]:
     return counts
 
 
+_LAB_IDLE = f"""(() => {{
+    const status = document.querySelector('.jp-StatusBar-TextItem[title^="Change kernel"]');
+    return status !== null && status.textContent === '{KERNEL_IDLE}';
+}})()"""
+"""JavaScript: true while JupyterLab's status bar says the kernel is idle."""
+
+
 def _wait_counts_above(
-    page: Page, floor: int, first_cell: int, end_cell: int | None, timeout: float
+    page: Page,
+    floor: int,
+    first_cell: int,
+    end_cell: int | None,
+    timeout: float,
+    idle: str = _LAB_IDLE,
 ) -> None:
     """Waits until the code cells ``[first_cell:end_cell]`` ran (count above ``floor``).
 
     Fails with the notebook's outputs when a cell raised (the kernel then skips
-    the cells after it) or the run ended with a cell left unrun.
+    the cells after it) or the run ended with a cell left unrun. ``idle`` is a
+    JavaScript expression, true while the kernel is idle (JupyterLab's status bar
+    by default; Notebook 7 has none).
     """
     page.wait_for_function(
         f"""([floor, first, end]) => {{
@@ -398,11 +529,9 @@ def _wait_counts_above(
             // Stopped early: something ran, nothing is queued or running, kernel idle.
             const prompts = [...document.querySelectorAll(
                 '{_NOTEBOOK} .jp-CodeCell .jp-InputArea-prompt')].slice(first, end ?? undefined);
-            const status = document.querySelector(
-                '.jp-StatusBar-TextItem[title^="Change kernel"]');
             return counts.some(c => c !== null && c > floor)
                 && !prompts.some(p => p.textContent.includes('*'))
-                && status !== null && status.textContent === '{KERNEL_IDLE}';
+                && {idle};
         }}""",
         arg=[floor, first_cell, end_cell],
         timeout=timeout * 1000,
@@ -451,6 +580,99 @@ def run_new_cell(page: Page, code: str, timeout: float = 120) -> Locator:
     _wait_counts_above(page, floor, len(counts), len(counts) + 1, timeout)
     wait_for_kernel_idle(page, timeout)
     return cell
+
+
+# -- Jupyter Notebook 7 and 6 (the ``jupyter_notebook`` fixture) -----------------------
+# Notebook 7 is built from JupyterLab's components (the same cells, outputs and
+# widget manager), but has no status bar: the notebook's toolbar shows the
+# kernel's name and an execution indicator whose data-status is the kernel's.
+# Notebook 6 (the classic notebook) is another page altogether: Jupyter.notebook,
+# .cell / .output_area, the kernel indicator icon, and widgetsnbextension's manager.
+_NB7_KERNEL_NAME = ".jp-NotebookPanel .jp-Toolbar-kernelName"
+_NB7_INDICATOR = '[data-jp-item-name="executionProgress"] .jp-Notebook-ExecutionIndicator'
+_NB7_IDLE = f"document.querySelector('{_NB7_INDICATOR}[data-status=\"idle\"]') !== null"
+_CLASSIC_IDLE = "document.querySelector('#kernel_indicator_icon.kernel_idle_icon') !== null"
+_CLASSIC_READY = f"""() => window.Jupyter !== undefined && Jupyter.notebook !== undefined
+    && Jupyter.notebook.kernel !== null && Jupyter.notebook.kernel !== undefined
+    && Jupyter.notebook.kernel.is_connected()
+    && Jupyter.notebook.kernel.widget_manager !== undefined
+    && {_CLASSIC_IDLE}"""
+_CLASSIC_COUNTS = """() => Jupyter.notebook.get_cells().filter(c => c.cell_type === 'code')
+    .map(c => typeof c.input_prompt_number === 'number' ? c.input_prompt_number
+        : (c.input_prompt_number === '*' ? '*' : null))"""
+
+
+def wait_for_notebook_idle(page: Page, server: JupyterNotebook, timeout: float = 60) -> None:
+    """Waits until the notebook's kernel is connected and idle (Notebook 7 or 6)."""
+    from playwright.sync_api import expect
+
+    if server.classic:
+        page.wait_for_function(_CLASSIC_READY, timeout=timeout * 1000)
+        return
+    expect(page.locator(_NB7_KERNEL_NAME)).to_have_text(
+        KERNEL_IDLE.split(" | ")[0], timeout=timeout * 1000
+    )
+    expect(page.locator(_NB7_INDICATOR)).to_have_attribute(
+        "data-status", "idle", timeout=timeout * 1000
+    )
+
+
+def open_in_notebook(page: Page, server: JupyterNotebook, name: str, timeout: float = 60) -> None:
+    """Opens ``/notebooks/<name>`` and waits until its kernel is connected and idle.
+
+    In Notebook 6 also until widgetsnbextension's widget manager is on the
+    kernel (a widget displayed before that would not render).
+    """
+    page.goto(server.notebook_url(name))
+    cell = ".cell" if server.classic else ".jp-Notebook .jp-Cell"
+    page.locator(cell).first.wait_for(timeout=timeout * 1000)
+    wait_for_notebook_idle(page, server, timeout)
+
+
+def notebook_run_all(page: Page, server: JupyterNotebook, timeout: float = 120) -> None:
+    """Runs all cells, waits until each ran and the kernel is idle (Notebook 7 or 6).
+
+    Notebook 7: ``notebook:run-all-cells`` through ``window.jupyterapp``;
+    Notebook 6: ``Jupyter.notebook.execute_all_cells()``. Fails with the outputs
+    when a cell raised or was left unrun.
+    """
+    if not server.classic:
+        floor = max((c for c in _execution_counts(page) if c is not None), default=0)
+        page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+        _wait_counts_above(page, floor, 0, None, timeout, idle=_NB7_IDLE)
+        wait_for_notebook_idle(page, server, timeout)
+        return
+    before: list[int | str | None] = page.evaluate(_CLASSIC_COUNTS)
+    floor = max((c for c in before if isinstance(c, int)), default=0)
+    page.evaluate("() => Jupyter.notebook.execute_all_cells()")
+    page.wait_for_function(
+        f"""(floor) => {{
+            const counts = ({_CLASSIC_COUNTS})();
+            const ran = counts.filter(c => typeof c === 'number' && c > floor);
+            if (counts.length > 0 && ran.length === counts.length) return true;
+            return ran.length > 0 && !counts.includes('*') && {_CLASSIC_IDLE};
+        }}""",
+        arg=floor,
+        timeout=timeout * 1000,
+    )
+    counts: list[int | str | None] = page.evaluate(_CLASSIC_COUNTS)
+    failed: list[str] = page.evaluate(
+        """() => Jupyter.notebook.get_cells().filter(c => c.cell_type === 'code')
+            .flatMap(c => c.output_area.outputs)
+            .filter(o => o.output_type === 'error'
+                || (o.output_type === 'stream' && o.name === 'stderr'
+                    && /^(UsageError:|Traceback|-{5,})/.test(o.text)))
+            .map(o => o.output_type === 'error'
+                ? `${o.ename}: ${o.evalue}` : o.text)"""
+    )
+    if failed or not all(isinstance(c, int) and c > floor for c in counts):
+        outputs = page.locator(".output_area").all_inner_texts()
+        pytest.fail(
+            f"the notebook did not run through (execution counts {counts}; errors {failed}); "
+            "outputs:\n" + "\n---\n".join(text[-2000:] for text in outputs if text.strip()),
+            pytrace=False,
+        )
+    wait_for_notebook_idle(page, server, timeout)
 
 
 def screenshot(page: Page, folder: Path, name: str, locator: Locator | None = None) -> Path:

@@ -1,0 +1,152 @@
+"""The cache panel in frontends other than JupyterLab: Jupyter Notebook 7, and Notebook 6.
+
+``jupyter_notebook`` starts the Notebook this venv has: Notebook 7 in the main
+venv (ipywidgets 8, rendered by JupyterLab's widget manager), the classic
+Notebook 6.5 in the Colab-pins venv (ipywidgets 7.7.1, rendered by
+widgetsnbextension 3.6), where ``tests/run.sh`` runs this file too. JupyterLab
+itself is tests/ui/test_browser*.py. No TensorFlow: the cache entries are
+SavedModel-shaped folders written by tests/fake_models.py.
+
+Needs the ``[browser]`` extra with ``notebook`` and Debian's ``/usr/bin/chromium``
+(``tests/run.sh`` installs them); without them these tests fail with what to install.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from hubmagic.core.handle import cache_key
+from tests.cache_fixtures import add_model
+from tests.fake_models import write_fake_saved_model
+from tests.jupyter_fixtures import (
+    JupyterNotebook,
+    jupyter_notebook,  # noqa: F401  (fixture, used by name)
+    notebook_run_all,
+    open_in_notebook,
+    screenshot,
+    write_notebook,
+)
+
+pytestmark = pytest.mark.browser
+
+# The panel's DOM (hubmagic/ui/panel*.py): CSS classes, attributes and labels.
+PANEL = ".hubmagic-panel"
+ROW = ".hubmagic-row"
+HEAD = ".hubmagic-table-head"
+BADGE = ".hubmagic-badge[data-status]"
+MODEL = ".hubmagic-model"
+SORT = ".hubmagic-sort"
+COLUMNS = ("model", "size", "used", "status", "actions")
+
+# Three complete entries of distinct sizes (bytes of the variables shard) and ages (days).
+MODELS = {
+    "https://tfhub.dev/google/small/1": (2_000, 30),
+    "https://tfhub.dev/google/large/1": (3_000_000, 2),
+    "https://tfhub.dev/google/medium/1": (300_000, 10),
+}
+
+
+def _wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what}: not after {timeout} s")
+        time.sleep(0.1)
+
+
+def _cache(folder: Path) -> Path:
+    """A cache of the three :data:`MODELS`, as tensorflow_hub leaves complete entries."""
+    cache = folder / "cache"
+    cache.mkdir()
+    for handle, (data_bytes, age_days) in MODELS.items():
+        source = folder / "models" / cache_key(handle)
+        write_fake_saved_model(source, data_bytes=data_bytes)
+        add_model(cache, handle, source, age_days=age_days)
+    return cache
+
+
+def _lefts(page: object, selector: str) -> list[float]:
+    """The left edge (px) of every element ``selector`` matches, in DOM order."""
+    from playwright.sync_api import Page
+
+    assert isinstance(page, Page)
+    lefts: list[float] = page.locator(selector).evaluate_all(
+        "els => els.map(e => e.getBoundingClientRect().left)"
+    )
+    return lefts
+
+
+def test_panel_in_jupyter_notebook(
+    jupyter_notebook: JupyterNotebook,  # noqa: F811  (the fixture imported above)
+    browser_page: object,
+    tmp_path: Path,
+) -> None:
+    """%hub_panel renders, its columns line up, Size sorts and Delete + Confirm deletes."""
+    from playwright.sync_api import Page, expect
+
+    assert isinstance(browser_page, Page)
+    page = browser_page
+    server = jupyter_notebook
+    started = time.monotonic()
+    cache = _cache(tmp_path)
+    name = f"panel-{'classic' if server.classic else 'nb7'}.ipynb"
+    write_notebook(server, name, ["%load_ext hubmagic", f"%hub_panel --cache {cache}"])
+    open_in_notebook(page, server, name)
+    notebook_run_all(page, server)
+    print(f"{server.frontend}: notebook ran in {time.monotonic() - started:.1f} s")
+
+    panel = page.locator(PANEL)
+    expect(panel).to_have_count(1)
+    rows = panel.locator(ROW)
+    expect(rows).to_have_count(len(MODELS))
+    for handle in MODELS:
+        expect(panel.locator(f'{ROW} {MODEL}[title="{handle}"]')).to_have_count(1)
+    expect(panel.locator(f"{ROW} {BADGE}")).to_have_count(len(MODELS))
+    statuses = panel.locator(f"{ROW} {BADGE}").evaluate_all("els => els.map(e => e.dataset.status)")
+    assert statuses == ["complete"] * len(MODELS), statuses
+    screenshot(page, tmp_path, f"{name}-panel", panel)
+
+    # Columns: the head's cell and every row's cell of one column share their x.
+    for column in COLUMNS:
+        cells = f"{PANEL} :is({HEAD}, {ROW}) > .hubmagic-col-{column}"
+        lefts = _lefts(page, cells)
+        assert len(lefts) == len(MODELS) + 1, f"{column}: {len(lefts)} cells ({cells})"
+        assert max(lefts) - min(lefts) <= 1, f"column {column} is not aligned: x = {lefts}"
+
+    # Size sorts by size, the arrow saying which way; a second click turns it around.
+    size_sort = panel.locator(f"{HEAD} {SORT}", has_text="Size")
+    expect(size_sort).to_have_count(1)
+    sizes = {handle: data_bytes for handle, (data_bytes, _) in MODELS.items()}
+    for _ in range(2):
+        before = size_sort.inner_text()
+        size_sort.click()
+        expect(size_sort).not_to_have_text(before)
+        label = size_sort.inner_text()
+        assert label.rstrip().endswith(("▼", "▲")), label
+        descending = label.rstrip().endswith("▼")
+        expected = sorted(sizes, key=sizes.__getitem__, reverse=descending)
+        _wait_until(
+            lambda expected=expected: (
+                rows.locator(MODEL).evaluate_all("els => els.map(e => e.title)") == expected
+            ),
+            10,
+            f"after clicking Size ({label!r}) the rows are not in order {expected}",
+        )
+
+    # Delete, then Confirm, removes the entry from disk and its row from the panel.
+    handle = "https://tfhub.dev/google/medium/1"
+    folder = cache / cache_key(handle)
+    assert folder.is_dir()
+    row = rows.filter(has=page.locator(f'{MODEL}[title="{handle}"]'))
+    row.get_by_role("button", name="Delete", exact=True).click()
+    panel.get_by_role("button", name="Confirm", exact=True).click()
+    _wait_until(lambda: not folder.exists(), 15, f"Delete + Confirm left {folder}")
+    expect(row).to_have_count(0)
+    expect(rows).to_have_count(len(MODELS) - 1)
+    screenshot(page, tmp_path, f"{name}-after-delete", panel)
+    screenshot(page, tmp_path, f"{name}-page")
+    print(f"{server.frontend}: panel test took {time.monotonic() - started:.1f} s")
