@@ -21,7 +21,7 @@ COLAB_PINS=(
 )
 # The wheel test runs there too: the hard dependencies (isal's wheel among them)
 # install on that Python beside the pins, and the wheel works without TensorFlow.
-COLAB_TESTS=(tests/ui/test_magics.py tests/ui/test_widgets.py tests/ui/test_panel_dashboard.py tests/test_wheel.py)
+COLAB_TESTS=(tests/ui/test_magics.py tests/ui/test_one_display.py tests/ui/test_widgets.py tests/ui/test_panel_dashboard.py tests/test_wheel.py)
 
 pip_install() {
   "$1/bin/python" -m pip install --quiet --disable-pip-version-check "${@:2}"

@@ -8,6 +8,9 @@ Fixture (registered in tests/conftest.py):
 
 from __future__ import annotations
 
+import contextlib
+import io
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +31,14 @@ class Shell:
         result = self.ip.run_cell(cell, store_history=False)  # type: ignore[no-untyped-call]
         result.raise_error()
         return result.result
+
+    def show(self, cell: str) -> tuple[Any, str]:
+        """Runs a cell as a terminal does: its value, and all it showed (printed or
+        displayed), without the ``Out[n]:`` prompt."""
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            value = self.run(cell)
+        return value, re.sub(r"^Out\[\d+\]: \n?", "", out.getvalue(), flags=re.MULTILINE)
 
     def magic(self, name: str, line: str = "") -> Any:
         return self.ip.run_line_magic(name, line)

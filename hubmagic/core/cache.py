@@ -155,22 +155,37 @@ class CacheInfo:
             "warnings": list(self.warnings),
         }
 
-    def export_as_table(self) -> str:
-        """A plain-text table for terminals and logs."""
+    def table_rows(self) -> list[tuple[str, str, str, str]]:
+        """The table's header, then one row per entry: status, size, last used, handle."""
         header = ("STATUS", "SIZE", "LAST USED", "HANDLE")
-        rows = [(e.status.value, e.size_str, e.last_used_str, e.label) for e in self.entries]
-        widths = [max(len(r[i]) for r in [header, *rows]) for i in range(3)]
-        lines = [
-            "  ".join(cell.ljust(widths[i]) if i < 3 else cell for i, cell in enumerate(row))
-            for row in [header, *rows]
+        return [
+            header,
+            *((e.status.value, e.size_str, e.last_used_str, e.label) for e in self.entries),
         ]
-        problems = [f"  {e.label}: {e.problem}" for e in self.entries if e.problem]
-        summary = (
+
+    @property
+    def summary(self) -> str:
+        """``3 entries, 1.2 MiB in /path``."""
+        return (
             f"{plural(len(self.entries), 'entry', 'entries')}, {self.size_str} in {self.cache_dir}"
         )
-        out = [*lines, "", summary]
+
+    def problem_lines(self) -> list[str]:
+        """``label: problem`` of each entry that has one."""
+        return [f"{e.label}: {e.problem}" for e in self.entries if e.problem]
+
+    def export_as_table(self) -> str:
+        """A plain-text table for terminals and logs (a notebook lays out the same parts)."""
+        rows = self.table_rows()
+        widths = [max(len(r[i]) for r in rows) for i in range(3)]
+        lines = [
+            "  ".join(cell.ljust(widths[i]) if i < 3 else cell for i, cell in enumerate(row))
+            for row in rows
+        ]
+        problems = self.problem_lines()
+        out = [*lines, "", self.summary]
         if problems:
-            out += ["Problems:", *problems]
+            out += ["Problems:", *(f"  {p}" for p in problems)]
         if self.warnings:
             out += ["Warnings:", *(f"  {w}" for w in self.warnings)]
         return "\n".join(out)

@@ -2,9 +2,11 @@
 
 :func:`~hubmagic.plan.decide.plan_setup` makes a plan and
 :func:`~hubmagic.plan.apply.apply_plan` applies it; here is only what a plan
-holds and how it reads: :meth:`SetupPlan.describe` for a notebook or a
-terminal (each problem's :class:`~hubmagic.core.errors.Fix` named for the front
-end showing it) and :meth:`SetupPlan.to_dict` for ``hubmagic setup --json``.
+holds and how it reads: :meth:`SetupPlan.parts` (its text, worded once, each
+problem's :class:`~hubmagic.core.errors.Fix` named for the front end showing
+it), laid out by :meth:`SetupPlan.describe` for a terminal (and by
+``hubmagic.ui.shown`` as HTML), and :meth:`SetupPlan.to_dict` for ``hubmagic
+setup --json``.
 """
 
 from __future__ import annotations
@@ -61,6 +63,34 @@ class UncompressedProbe:
 
 
 @dataclass(frozen=True)
+class PlanPart:
+    """One part of a plan's text (:meth:`SetupPlan.parts`): a heading and its items.
+
+    Attributes:
+        kind: ``problems``, ``runtime``, ``setup``, ``env`` or ``warnings``.
+        heading: ``Problems:``, ``Setup (tpu profile):``, ``Sets:``, ...
+        items: one line each (problem messages, reasons, ``NAME=value``, warnings).
+        fixes: for problems, each item's ``fix: ...`` line.
+        note: a last line (a plan with problems that was not applied says so).
+    """
+
+    kind: str
+    heading: str
+    items: tuple[str, ...] = ()
+    fixes: tuple[str, ...] = ()
+    note: str | None = None
+
+    def redacted(self) -> PlanPart:
+        return PlanPart(
+            self.kind,
+            redact(self.heading),
+            tuple(redact(item) for item in self.items),
+            tuple(redact(fix) for fix in self.fixes),
+            None if self.note is None else redact(self.note),
+        )
+
+
+@dataclass(frozen=True)
 class SetupPlan:
     """What ``%hub_setup`` will set, and why.
 
@@ -102,8 +132,8 @@ class SetupPlan:
         return models_from(self.cache_dir, self.load_format, self.uncompressed_probe)
 
     def __repr__(self) -> str:
-        # Short: %hub_setup prints describe() and returns the plan, so a notebook
-        # shows this line under the full text rather than a page of fields.
+        # Short, for logs and debuggers: a notebook shows %hub_setup's plan as its
+        # text (hubmagic.ui.shown.ShownPlan), not as this line.
         problems = plural(len(self.problems), "problem")
         return (
             f"<SetupPlan {self.mode}: cache_dir={self.cache_dir!r}, load_format="
@@ -119,6 +149,32 @@ class SetupPlan:
         """No problem was found (warnings allowed)."""
         return not self.problems
 
+    def parts(self, front: Front = "api") -> tuple[PlanPart, ...]:
+        """The plan's text in parts, worded once and redacted: problems first.
+
+        :meth:`describe` lays them out as text; a notebook lays the same parts
+        out as HTML (``hubmagic.ui.shown``).
+        """
+        parts: list[PlanPart] = []
+        if self.problems:
+            parts.append(
+                PlanPart(
+                    "problems",
+                    "Problems:",
+                    tuple(p.message for p in self.problems),
+                    tuple(f"fix: {p.fix.render(front)}" for p in self.problems),
+                    None if self.applied else NOT_APPLIED.render(front),
+                )
+            )
+        parts.append(PlanPart("runtime", "Runtime:", (self.runtime.summary,)))
+        parts.append(PlanPart("setup", f"Setup ({self.mode} profile):", self.reasons))
+        sets = "Sets:" if self.ok else "Would set, once the problems are fixed:"
+        parts.append(PlanPart("env", sets, tuple(f"{name}={value}" for name, value in self.env)))
+        if self.warnings:
+            parts.append(PlanPart("warnings", "Warnings:", self.warnings))
+        # The endpoint's password stays in env (applying needs it), never in the text.
+        return tuple(part.redacted() for part in parts)
+
     def describe(self, front: Front = "api") -> str:
         """Text for a notebook or a terminal: problems, runtime, decisions, warnings.
 
@@ -127,24 +183,21 @@ class SetupPlan:
                 fix names the commands as that front end calls them.
         """
         lines: list[str] = []
-        if self.problems:
-            lines.append("Problems:")
-            for problem in self.problems:
-                lines.append(f"  x {problem.message}")
-                lines.append(f"    fix: {problem.fix.render(front)}")
-            if not self.applied:
-                lines.append(NOT_APPLIED.render(front))
-            lines.append("")
-        lines.append(f"Runtime: {self.runtime.summary}")
-        lines.append(f"Setup ({self.mode} profile):")
-        lines.extend(f"  - {reason}" for reason in self.reasons)
-        lines.append("Sets:" if self.ok else "Would set, once the problems are fixed:")
-        lines.extend(f"  {name}={value}" for name, value in self.env)
-        if self.warnings:
-            lines.append("Warnings:")
-            lines.extend(f"  ! {warning}" for warning in self.warnings)
-        # The endpoint's password stays in env (applying needs it), never in the text.
-        return redact("\n".join(lines))
+        for part in self.parts(front):
+            if part.kind == "runtime":
+                lines.append(f"{part.heading} {' '.join(part.items)}")
+                continue
+            lines.append(part.heading)
+            mark = {"problems": "x ", "setup": "- ", "warnings": "! "}.get(part.kind, "")
+            for n, item in enumerate(part.items):
+                lines.append(f"  {mark}{item}")
+                if n < len(part.fixes):
+                    lines.append(f"    {part.fixes[n]}")
+            if part.note is not None:
+                lines.append(part.note)
+            if part.kind == "problems":
+                lines.append("")
+        return "\n".join(lines)
 
     def to_dict(self) -> dict[str, object]:
         """The plan as JSON-ready data (``hubmagic setup --json``, which adds ``exports``).

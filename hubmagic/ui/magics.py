@@ -97,6 +97,8 @@ def _parse(magic: Callable[..., Any], line: str) -> argparse.Namespace:
     IPython's own splitter (``parse_argstring``) keeps the quotes inside the
     words, so ``--cache "/My Drive/x"`` would name a folder with quotes in it.
     """
+    # A trailing ";" (IPython's "do not display the value") reaches a line magic's line.
+    line = line.rstrip().removesuffix(";")
     try:
         argv = shlex.split(line)
     except ValueError as exc:  # an unclosed quote, or a lone backslash at the end
@@ -242,18 +244,19 @@ class HubMagics(Magics):
         hub.load calls follow it too, and %hub_load uses its io device.
         --uncompressed first asks the hub for one model (--probe) in the
         uncompressed format: a hub that does not answer with a gs:// path is a
-        problem in the plan. Returns the SetupPlan.
+        problem in the plan. Returns the SetupPlan, which shows itself (once);
+        a plan with problems is shown even when assigned (``plan = %hub_setup``).
         """
         args = _parse(self.hub_setup, line)
         from hubmagic.api import setup
+        from hubmagic.ui.shown import UNSEEN, ShownPlan
 
         with _usage_errors():
             plan = setup(**setup_arguments(args), dry_run=args.dry_run)
         tfhub.install(self._hub_progress)  # the magics' progress for plain hub.load
-        _print(
-            plan.describe("magic") + ("\n(dry run: nothing was changed)" if args.dry_run else "")
-        )
-        return plan
+        shown = ShownPlan.of(plan, "magic", dry_run=args.dry_run)
+        UNSEEN.expect(shown)
+        return shown
 
     def _hub_progress(self) -> ProgressCallback | None:
         return self.progress_callback()
@@ -332,11 +335,12 @@ class HubMagics(Magics):
         "--cache", metavar="DIR", help="another cache folder than TFHUB_CACHE_DIR."
     )
     @line_magic
-    def hub_cache(self, line: str) -> None:
+    def hub_cache(self, line: str) -> Any:
         """List, verify and clean the model cache.
 
-        Destructive actions (rm, repair, clear, prune) print what they would
-        delete and how much it frees, and act only with --yes.
+        Destructive actions (rm, repair, clear, prune) show what they would
+        delete and how much it frees, and act only with --yes. Returns the
+        report, which shows itself.
         """
         args = _parse(self.hub_cache, line)
         if args.handles and args.action != "rm":
@@ -361,12 +365,16 @@ class HubMagics(Magics):
                 yes=args.yes,
                 cache_dir=args.cache,
             )
-        from hubmagic.ui.wording import cache_action_lines, not_done_text
+        from hubmagic.ui.shown import UNSEEN, CacheReport
 
-        _print("\n".join(cache_action_lines(result, "magic")))
-        not_done = not_done_text(result)
-        if not_done is not None:
-            raise UsageError(not_done)
+        report = CacheReport(result, "magic")
+        if report.not_done is not None:  # raised, so not returned: shown here, then said
+            from IPython.display import display
+
+            display(report)
+            raise UsageError(report.not_done)
+        UNSEEN.expect(report)
+        return report
 
     # -- %hub_panel --------------------------------------------------------------
     @magic_arguments.magic_arguments()
@@ -404,14 +412,16 @@ class HubMagics(Magics):
 
     # -- %hub_info ---------------------------------------------------------------
     @line_magic
-    def hub_info(self, line: str) -> None:
+    def hub_info(self, line: str) -> Any:
         """Runtime, evidence, settings in force and versions: paste it into a bug report."""
         if line.strip():
             raise UsageError("%hub_info takes no arguments.")
         from hubmagic.plan.info import info
-        from hubmagic.ui.wording import info_lines
+        from hubmagic.ui.shown import UNSEEN, InfoShown
 
-        _print("\n".join(info_lines(info(), "magic")))
+        shown = InfoShown(info(), "magic")
+        UNSEEN.expect(shown)
+        return shown
 
 
 def _has_ipywidgets() -> bool:
@@ -443,7 +453,30 @@ def load(shell: Any) -> HubMagics:
         magics = HubMagics(shell)
     shell.register_magics(magics)
     tfhub.install(magics._hub_progress)
+    _unregister_events(shell)
+    shell.events.register("pre_execute", _forget_unseen)
+    shell.events.register("post_execute", _show_unseen)
     return magics
+
+
+# A record with a problem that the cell did not display is displayed once after it
+# (hubmagic.ui.shown.UNSEEN); one left by a magic run outside a cell is forgotten.
+def _forget_unseen() -> None:
+    shown = sys.modules.get("hubmagic.ui.shown")  # loaded by the first magic that returned one
+    if shown is not None:
+        shown.UNSEEN.clear()
+
+
+def _show_unseen() -> None:
+    shown = sys.modules.get("hubmagic.ui.shown")
+    if shown is not None:
+        shown.UNSEEN.show()
+
+
+def _unregister_events(shell: Any) -> None:
+    for event, callback in (("pre_execute", _forget_unseen), ("post_execute", _show_unseen)):
+        if callback in shell.events.callbacks[event]:
+            shell.events.unregister(event, callback)
 
 
 def unload(shell: Any) -> None:
@@ -455,5 +488,6 @@ def unload(shell: Any) -> None:
         if isinstance(magics, HubMagics):
             magics._stop_panel()
     shell.configurables[:] = [c for c in shell.configurables if not isinstance(c, HubMagics)]
+    _unregister_events(shell)
     tfhub.uninstall()
     session.reset()

@@ -108,13 +108,8 @@ def test_an_endpoint_that_does_not_answer_is_a_problem_in_seconds(
     assert "Check the network" in problem.message
 
 
-def test_hub_setup_shows_the_bucket_problem_first(
-    shell: Shell,
-    gcs: Any,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    shell.magic("hub_setup", "--cache gs://no-such-bucket-hubmagic-setup/c --dry-run")
-    out = capsys.readouterr().out
+def test_hub_setup_shows_the_bucket_problem_first(shell: Shell, gcs: Any) -> None:
+    _, out = shell.show("%hub_setup --cache gs://no-such-bucket-hubmagic-setup/c --dry-run")
     assert out.startswith("Problems:")
     assert "does not exist" in out.split("Runtime:")[0]
 
@@ -124,7 +119,6 @@ def test_panel_and_hub_cache_show_a_gs_cache(
     gcs: Any,
     bucket: str,
     fake_hub_server: Any,
-    capsys: pytest.CaptureFixture[str],
 ) -> None:
     url = f"gs://{bucket}/cache"
     handle = f"{fake_hub_server.url}/google/tiny/1"
@@ -135,10 +129,8 @@ def test_panel_and_hub_cache_show_a_gs_cache(
         assert url in repr(panel)
     finally:
         panel.close()
-    shell.magic("hub_cache", f"ls --cache {url}")
-    assert handle in capsys.readouterr().out
-    shell.magic("hub_cache", f"rm {handle} --cache {url} --yes")
-    assert "Removed 1 entry" in capsys.readouterr().out
+    assert handle in shell.show(f"%hub_cache ls --cache {url}")[1]
+    assert "Removed 1 entry" in shell.show(f"%hub_cache rm {handle} --cache {url} --yes")[1]
     assert list(gcs.list_blobs(bucket)) == []
 
 

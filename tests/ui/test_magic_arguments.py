@@ -66,16 +66,14 @@ def test_a_line_that_cannot_be_split_is_one_line(shell: Shell, name: str, line: 
     assert message.startswith("cannot read the arguments: ")
 
 
-def test_a_file_as_cache_folder_says_it_is_a_file(
-    shell: Shell, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_a_file_as_cache_folder_says_it_is_a_file(shell: Shell, tmp_path: Path) -> None:
     file = tmp_path / "notes.txt"
     file.write_text("x")
-    plan = shell.magic("hub_setup", f"local --cache {file} --dry-run")
+    plan, out = shell.show(f"%hub_setup local --cache {file} --dry-run")
     assert [p.message for p in plan.problems] == [
         f"the cache folder {file} is a file, not a folder"
     ]
-    assert "x the cache folder" in capsys.readouterr().out
+    assert "x the cache folder" in out
     plan = shell.magic("hub_setup", f"local --cache {file}/tfhub --dry-run")
     assert [p.message for p in plan.problems] == [
         f"the cache folder {file}/tfhub cannot be created: {file} is a file"
@@ -101,15 +99,12 @@ def test_a_cache_folder_that_does_not_exist_is_an_error(shell: Shell, name: str,
     ]
 
 
-def test_a_folder_that_is_not_a_cache_gets_one_warning(
-    shell: Shell, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_a_folder_that_is_not_a_cache_gets_one_warning(shell: Shell, tmp_path: Path) -> None:
     folder = tmp_path / "home"
     for name in ("a", "b", "c", "d"):
         (folder / name / "deep").mkdir(parents=True)
         (folder / f"{name}.txt").write_text(name)
-    shell.magic("hub_cache", f"ls --cache {folder}")
-    out = capsys.readouterr().out
+    _, out = shell.show(f"%hub_cache ls --cache {folder}")
     assert "Warnings:" in out
     warnings = out.split("Warnings:\n", 1)[1].splitlines()
     assert warnings == [
@@ -118,25 +113,20 @@ def test_a_folder_that_is_not_a_cache_gets_one_warning(
     ]
 
 
-def test_a_folder_that_is_not_a_cache_sys_kernel(
-    shell: Shell, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_a_folder_that_is_not_a_cache_sys_kernel(shell: Shell) -> None:
     if not os.path.isdir("/sys/kernel"):
         pytest.fail("this test needs Linux's /sys/kernel")
-    shell.magic("hub_cache", "ls --cache /sys/kernel")
-    warnings = capsys.readouterr().out.split("Warnings:\n", 1)[1].splitlines()
+    _, out = shell.show("%hub_cache ls --cache /sys/kernel")
+    warnings = out.split("Warnings:\n", 1)[1].splitlines()
     assert len(warnings) == 1 and "/sys/kernel is not a tensorflow_hub cache" in warnings[0]
 
 
-def test_a_cache_with_entries_still_names_each_stray_item(
-    shell: Shell, cache: str, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_a_cache_with_entries_still_names_each_stray_item(shell: Shell, cache: str) -> None:
     key = cache_key("https://tfhub.dev/google/tiny/1")
     os.makedirs(os.path.join(cache, key))
     Path(cache, key, "saved_model.pb").write_bytes(b"x")
     Path(cache, "stray.txt").write_text("x")
-    shell.magic("hub_cache", f"ls --cache {cache}")
-    out = capsys.readouterr().out
+    _, out = shell.show(f"%hub_cache ls --cache {cache}")
     assert f"{cache}/stray.txt is not a cache entry; left alone" in out
 
 

@@ -16,6 +16,7 @@ from IPython.core.error import UsageError
 import hubmagic
 from hubmagic.core import session
 from hubmagic.core.handle import cache_key
+from hubmagic.plan import SetupPlan
 from hubmagic.server import HubServer
 from tests.gcs_fixtures import upload_folder
 from tests.shell_fixtures import Shell
@@ -42,13 +43,10 @@ def test_magics_document_themselves(shell: Shell) -> None:
     assert "bug report" in shell.ip.find_line_magic("hub_info").__doc__  # type: ignore[no-untyped-call]
 
 
-def test_setup_dry_run_shows_the_plan_and_changes_nothing(
-    shell: Shell, capsys: pytest.CaptureFixture[str], cache: str
-) -> None:
-    plan = shell.magic("hub_setup", f"local --cache {cache} --dry-run")
-    out = capsys.readouterr().out
-    assert plan.cache_dir == cache
-    assert cache in out and "dry run" in out
+def test_setup_dry_run_shows_the_plan_and_changes_nothing(shell: Shell, cache: str) -> None:
+    plan, out = shell.show(f"%hub_setup local --cache {cache} --dry-run")
+    assert isinstance(plan, SetupPlan) and plan.cache_dir == cache
+    assert cache in out and out.rstrip().endswith("(dry run: nothing was changed)")
     assert "TFHUB_CACHE_DIR" not in os.environ
     assert session.state.plan is None
 
@@ -59,7 +57,7 @@ def test_setup_applies_for_plain_hub_load_too(
 ) -> None:
     plan = shell.magic("hub_setup", f"local --cache {cache}")
     assert os.environ["TFHUB_CACHE_DIR"] == cache == plan.cache_dir
-    assert session.state.plan is plan
+    assert session.state.plan == plan and plan.applied
     import tensorflow_hub as hub
 
     # Plain hub.load in the same kernel follows the setup, through hubmagic's resolver.
@@ -67,11 +65,8 @@ def test_setup_applies_for_plain_hub_load_too(
     assert (Path(cache) / cache_key(tiny(hub_server)) / "saved_model.pb").exists()
 
 
-def test_setup_tpu_without_a_tpu_applies_tpu_safe_settings(
-    shell: Shell, capsys: pytest.CaptureFixture[str]
-) -> None:
-    plan = shell.magic("hub_setup", "tpu")
-    out = capsys.readouterr().out
+def test_setup_tpu_without_a_tpu_applies_tpu_safe_settings(shell: Shell) -> None:
+    plan, out = shell.show("%hub_setup tpu")
     assert plan.mode == "tpu" and plan.io_device == "/job:localhost"
     assert session.state.io_device == "/job:localhost"
     assert plan.warnings and "/job:localhost" in out
@@ -154,27 +149,21 @@ def test_cache_listing_and_deletion_on_disk(
     shell.magic("hub_load", tiny(hub_server, 2))
     capsys.readouterr()
 
-    shell.magic("hub_cache", "")
-    listing = capsys.readouterr().out
+    _, listing = shell.show("%hub_cache")
     assert tiny(hub_server) in listing and tiny(hub_server, 2) in listing
     assert "complete" in listing
 
     folder = Path(cache, cache_key(tiny(hub_server)))
-    shell.magic("hub_cache", f"rm {tiny(hub_server)}")
-    out = capsys.readouterr().out
+    _, out = shell.show(f"%hub_cache rm {tiny(hub_server)}")
     assert "Will delete 1 entry" in out and "--yes" in out
     assert folder.exists()
-    shell.magic("hub_cache", f"rm {tiny(hub_server)} --yes")
-    assert "Removed 1 entry" in capsys.readouterr().out
+    assert "Removed 1 entry" in shell.show(f"%hub_cache rm {tiny(hub_server)} --yes")[1]
     assert not folder.exists()
 
-    shell.magic("hub_cache", "verify")
-    assert "is complete" in capsys.readouterr().out
+    assert "is complete" in shell.show("%hub_cache verify")[1]
     (Path(cache, cache_key(tiny(hub_server, 2))) / "saved_model.pb").unlink()
-    shell.magic("hub_cache", "verify")
-    assert "needs attention" in capsys.readouterr().out
-    shell.magic("hub_cache", "repair --yes")
-    assert "Removed 1 entry" in capsys.readouterr().out
+    assert "needs attention" in shell.show("%hub_cache verify")[1]
+    assert "Removed 1 entry" in shell.show("%hub_cache repair --yes")[1]
     assert os.listdir(cache) == []
 
 
@@ -190,9 +179,7 @@ def test_cache_prune_and_clear(
     shell.magic("hub_cache", "prune --max-size 1 --yes")
     assert os.listdir(cache) == []
     shell.magic("hub_load", tiny(hub_server))
-    capsys.readouterr()
-    shell.magic("hub_cache", "clear")
-    assert "Will clear 1 entry" in capsys.readouterr().out
+    assert "Will clear 1 entry" in shell.show("%hub_cache clear")[1]
     shell.magic("hub_cache", "clear --yes")
     assert os.listdir(cache) == []
 
@@ -235,31 +222,24 @@ def test_setup_uncompressed_asks_the_hub_first(
 ) -> None:
     # A hub with uncompressed models: the plan says where they are read from.
     gcs_hub = hub_server_factory(fake_models_dir, gcs_prefix="gs://b/p")
-    plan = shell.magic("hub_setup", f"--cache {cache} --uncompressed --probe {tiny(gcs_hub)}")
-    out = capsys.readouterr().out
+    plan, out = shell.show(f"%hub_setup --cache {cache} --uncompressed --probe {tiny(gcs_hub)}")
     assert plan.ok and os.environ["TFHUB_MODEL_LOAD_FORMAT"] == "UNCOMPRESSED"
     assert "gs://b/p/google/tiny/1, so models are read from GCS" in out
-    shell.magic("hub_info")
-    info = capsys.readouterr().out
+    _, info = shell.show("%hub_info")
     assert "models from:    GCS, uncompressed" in info and "gs://b/p/google/tiny/1" in info
 
     # A hub without them: a problem, first, with the fix.
-    plan = shell.magic(
-        "hub_setup", f"--cache {cache} --uncompressed --probe {tiny(fake_hub_server)} --dry-run"
+    plan, out = shell.show(
+        f"%hub_setup --cache {cache} --uncompressed --probe {tiny(fake_hub_server)} --dry-run"
     )
-    out = capsys.readouterr().out
     assert not plan.ok and out.startswith("Problems:")
     assert "does not serve uncompressed models" in out
     assert "fix: run %hub_setup again without the uncompressed option" in out
 
 
-def test_hub_info_reports_runtime_settings_and_versions(
-    shell: Shell, cache: str, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_hub_info_reports_runtime_settings_and_versions(shell: Shell, cache: str) -> None:
     shell.magic("hub_setup", f"--cache {cache}")
-    capsys.readouterr()
-    shell.magic("hub_info")
-    out = capsys.readouterr().out
+    _, out = shell.show("%hub_info")
     for expected in ("local", cache, "COMPRESSED", "ipython", "hubmagic", "Python"):
         assert expected in out
     assert "models from:    the cache folder" in out
@@ -361,12 +341,11 @@ def test_without_tensorflow_load_names_the_install_command(
 
 
 def test_setup_with_a_file_as_cache_leaves_the_environment_untouched(
-    shell: Shell, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    shell: Shell, tmp_path: Path
 ) -> None:
     not_a_folder = tmp_path / "cache-is-a-file"
     not_a_folder.write_text("x")
-    plan = shell.magic("hub_setup", f"local --cache {not_a_folder}")
-    out = capsys.readouterr().out
+    plan, out = shell.show(f"%hub_setup local --cache {not_a_folder}")
     assert not plan.ok and not plan.applied
     assert "TFHUB_CACHE_DIR" not in os.environ
     assert session.state.plan is None
@@ -375,11 +354,10 @@ def test_setup_with_a_file_as_cache_leaves_the_environment_untouched(
 
 
 def test_setup_with_an_unusable_bucket_leaves_the_environment_untouched(
-    shell: Shell, gcs: Any, capsys: pytest.CaptureFixture[str]
+    shell: Shell, gcs: Any
 ) -> None:
     cache = f"gs://no-such-bucket-{uuid.uuid4().hex[:8]}/cache"
-    plan = shell.magic("hub_setup", f"cpu --cache {cache}")
-    out = capsys.readouterr().out
+    plan, out = shell.show(f"%hub_setup cpu --cache {cache}")
     assert not plan.ok and not plan.applied
     assert "does not exist" in out
     assert "TFHUB_CACHE_DIR" not in os.environ and session.state.plan is None
@@ -391,7 +369,6 @@ def test_hub_info_with_a_broken_cache_still_shows_everything_else(
     tmp_path: Path,
     gcs: Any,
     monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
     kind: str,
 ) -> None:
     if kind == "file":
@@ -400,8 +377,9 @@ def test_hub_info_with_a_broken_cache_still_shows_everything_else(
         monkeypatch.setenv("TFHUB_CACHE_DIR", str(broken))
     else:
         monkeypatch.setenv("TFHUB_CACHE_DIR", f"gs://no-such-bucket-{uuid.uuid4().hex[:8]}/c")
-    shell.magic("hub_info")
-    out = capsys.readouterr().out
+    shown, out = shell.show("%hub_info")
+    assert out.count("Settings in force:") == 1  # displayed once, though it needs attention
+    assert shown.to_dict()["cache"]["error"]
     for part in ("platform", "accelerator", "Settings in force:", "cache folder:", "Versions:"):
         assert part in out, part
     cache_section = out[out.index("\nCache:") :]

@@ -41,11 +41,10 @@ def test_hub_cache_with_an_s3_cache_option_says_it_in_one_line(shell: Shell) -> 
 
 
 def test_hub_info_shows_the_s3_cache_and_why_hubmagic_does_not_use_it(
-    shell: Shell, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    shell: Shell, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("TFHUB_CACHE_DIR", "s3://bucket/x")
-    shell.magic("hub_info")
-    out = capsys.readouterr().out
+    _, out = shell.show("%hub_info")
     assert "cache folder:   s3://bucket/x" in out and "Versions:" in out
     assert f"  could not be read: {S3_LINE}\n" in out[out.index("\nCache:") :]
 
@@ -55,13 +54,11 @@ def test_hub_cache_on_a_file_url_cache_lists_its_folder(
     fake_hub_server: HubServer,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("TFHUB_CACHE_DIR", f"file://{tmp_path}/filled")
     handle = f"{fake_hub_server.url}/google/tiny/1"
     assert hubmagic.resolve(handle).startswith(f"{tmp_path}/filled/")
-    shell.magic("hub_cache", f"ls --cache file://{tmp_path}/filled")
-    out = capsys.readouterr().out
+    _, out = shell.show(f"%hub_cache ls --cache file://{tmp_path}/filled")
     assert handle in out and f"{tmp_path}/filled" in out and "file://" not in out
     assert not (tmp_path / "file:").exists()

@@ -109,6 +109,11 @@ def _outputs(notebook: Any, source: str) -> list[str]:
     return found
 
 
+def _cell(notebook: Any, source: str) -> Any:
+    (cell,) = [c for c in notebook.cells if c.cell_type == "code" and c.source == source]
+    return cell
+
+
 def _output(notebook: Any, source: str) -> str:
     (text,) = _outputs(notebook, source)
     return text
@@ -140,7 +145,9 @@ def test_quickstart(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, hub_server:
     setup = _output(notebook, "%hub_setup")
     assert f"cache {cache}" in setup
     assert hub_server.url in setup  # the endpoint in force
-    assert "<SetupPlan local:" in setup and "0 problems>" in setup
+    assert setup.count("Setup (local profile):") == 1 and "<SetupPlan" not in setup
+    (shown,) = _cell(notebook, "%hub_setup").outputs  # one output: the plan, as HTML too
+    assert shown.output_type == "execute_result" and "text/html" in shown.data
     assert "downloaded" in _output(notebook, "model = %hub_load https://tfhub.dev/google/tiny/1")
     assert "[3. 5.]" in _output_of_cell_with(notebook, "result = model(tf.constant")
     again = _output_of_cell_with(notebook, "model2 = %hub_load")
@@ -196,7 +203,7 @@ def test_colab_tpu(
     pod = _output(notebook, "%hub_setup tpu --cache gs://{BUCKET}/tfhub-cache --dry-run")
     assert f"gs://{bucket}/tfhub-cache" in pod
     assert "(dry run: nothing was changed)" in pod
-    assert "gs:// cache checked" in pod and "0 problems>" in pod
+    assert "gs:// cache checked" in pod and "Problems:" not in pod
     assert "the TPU worker reads the gs:// cache itself" in pod
 
     load = _output(notebook, "layer = %hub_load https://tfhub.dev/google/tiny/1 --keras")
