@@ -226,7 +226,7 @@ def test_load_ext_hubmagic_from_the_wheel(venv: Venv) -> None:
         missing = [m for m in {MAGICS!r} if ip.find_line_magic(m) is None]
         assert not missing, missing
         assert "tensorflow" not in sys.modules
-        ip.run_cell("plan = %hub_setup --dry-run\nplan")  # the plan, displayed once
+        ip.run_cell("plan = %hub_setup --dry-run\\nplan")  # the plan, displayed once
         print("applied:", ip.user_ns["plan"].applied)
         """
     )
