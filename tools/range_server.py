@@ -250,6 +250,18 @@ class RangeServer:
             {r.connection for r in self.storage_requests() if r.status in (200, 206) and r.sent > 0}
         )
 
+    def set_link_rate(self, rate: float) -> None:
+        """Changes the cap of the whole link while serving, in bytes/s.
+
+        Only for a server made with ``link_rate``. A test holds a download at a
+        crawl while it looks at it, then lets it finish at once.
+        """
+        if self._link is None:
+            raise RuntimeError("the server has no link rate to change (make it with link_rate)")
+        if rate <= 0:
+            raise ValueError(f"rate must be positive, not {rate}")
+        self._link.rate = rate
+
     # -- serving (called by the handler threads) -------------------------------------
 
     def _accepted(self, sock: socket.socket) -> tuple[int, parts.TokenBucket | None]:
