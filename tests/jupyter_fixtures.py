@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib.metadata
+import importlib.util
 import json
 import os
 import re
@@ -156,12 +157,15 @@ class JupyterNotebook(JupyterServer):
     """A running Jupyter Notebook server (see the ``jupyter_notebook`` fixture)."""
 
     classic: bool = False
-    """Notebook 6 (the classic notebook: jQuery/RequireJS pages, ``Jupyter.notebook``)
+    """The classic notebook (Notebook 6's pages: jQuery/RequireJS, ``Jupyter.notebook``)
     rather than Notebook 7 (JupyterLab's components, ``window.jupyterapp``)."""
+    prefix: str = ""
+    """Where the pages are: ``/nbclassic`` for nbclassic beside Notebook 7."""
 
     def notebook_url(self, name: str) -> str:
         """The address of ``root_dir/name`` (one notebook per page, in both versions)."""
-        return f"{self.url}/notebooks/{urllib.parse.quote(name)}?token={self.token}"
+        quoted = urllib.parse.quote(name)
+        return f"{self.url}{self.prefix}/notebooks/{quoted}?token={self.token}"
 
 
 def _free_port() -> int:
@@ -318,17 +322,17 @@ def jupyterlab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterLab]
 def jupyter_notebook(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterNotebook]:
     """The Jupyter Notebook server this venv has, on 127.0.0.1 for the session.
 
-    Notebook 7 (``notebook>=7``: the main venv) or Notebook 6 (``notebook<7``,
-    the classic notebook: the Colab-pins venv, whose ipywidgets 7.7.1 it renders
-    through widgetsnbextension 3.6); ``.classic`` says which. As ``jupyterlab``
-    otherwise (see the module doc); Notebook 7 exposes ``window.jupyterapp``.
+    Notebook 7 (``notebook>=7``, in both venvs: JupyterLab's components and
+    widget manager, ``window.jupyterapp`` exposed); with ``notebook<7``, Notebook 6
+    (``.classic``; see ``nbclassic`` for the classic pages without it). As
+    ``jupyterlab`` otherwise (see the module doc).
     """
     try:
         import notebook  # noqa: F401
     except ImportError:
         pytest.fail(
             "Jupyter Notebook is not installed: the frontend tests need notebook>=7 "
-            "(the [browser] extra) or, on Colab's pins, notebook<7 (tests/run.sh installs both)",
+            "(the [browser] extra; tests/run.sh installs it into both venvs)",
             pytrace=False,
         )
     version = importlib.metadata.version("notebook")
@@ -367,6 +371,53 @@ def jupyter_notebook(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Jupyt
         "notebook",
         options,
         classic=classic,
+    )
+
+
+@pytest.fixture(scope="session")
+def nbclassic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterNotebook]:
+    """The classic notebook (Notebook 6's frontend) from ``nbclassic``, on 127.0.0.1.
+
+    nbclassic serves Notebook 6's pages on jupyter_server, and loads the
+    nbextensions Notebook 6 did: widgetsnbextension's widget manager (3.6 for
+    ipywidgets 7.7.1, 4.0 for ipywidgets 8). Beside Notebook 7 its pages are under
+    ``/nbclassic``. (``notebook<7`` itself would pin jupyter_client below 8, whose
+    7.4 warns on import on Python 3.13.) As ``jupyterlab`` otherwise.
+    """
+    if importlib.util.find_spec("nbclassic") is None:
+        pytest.fail(
+            "nbclassic is not installed: the classic-notebook tests need it "
+            "(the [browser] extra; tests/run.sh installs it into both venvs)",
+            pytrace=False,
+        )
+    version = importlib.metadata.version("nbclassic")
+    try:
+        beside_notebook7 = int(importlib.metadata.version("notebook").split(".")[0]) >= 7
+    except importlib.metadata.PackageNotFoundError:
+        beside_notebook7 = False
+
+    def options(port: int, token: str, root_dir: Path) -> list[str]:
+        return [
+            "--no-browser",
+            "--allow-root",
+            "--ServerApp.ip=127.0.0.1",
+            f"--ServerApp.port={port}",
+            "--ServerApp.port_retries=0",
+            f"--ServerApp.root_dir={root_dir}",
+            f"--IdentityProvider.token={token}",
+            "--ServerApp.open_browser=False",
+            # No "migration plan to Notebook 7" banner over the page.
+            "--NotebookApp.show_banner=False",
+        ]
+
+    yield from _serve(
+        tmp_path_factory,
+        JupyterNotebook,
+        f"nbclassic {version}",
+        "nbclassic",
+        options,
+        classic=True,
+        prefix="/nbclassic" if beside_notebook7 else "",
     )
 
 

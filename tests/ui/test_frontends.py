@@ -1,18 +1,26 @@
-"""The cache panel in frontends other than JupyterLab: Jupyter Notebook 7, and Notebook 6.
+"""The cache panel in frontends other than JupyterLab: Notebook 7 and the classic notebook.
 
-``jupyter_notebook`` starts the Notebook this venv has: Notebook 7 in the main
-venv (ipywidgets 8, rendered by JupyterLab's widget manager), the classic
-Notebook 6.5 in the Colab-pins venv (ipywidgets 7.7.1, rendered by
-widgetsnbextension 3.6), where ``tests/run.sh`` runs this file too. JupyterLab
-itself is tests/ui/test_browser*.py. No TensorFlow: the cache entries are
-SavedModel-shaped folders written by tests/fake_models.py.
+Both run in both venvs of ``tests/run.sh``: the main one (ipywidgets 8) and
+Colab's pins (ipywidgets 7.7.1, where it runs this file too).
 
-Needs the ``[browser]`` extra with ``notebook`` and Debian's ``/usr/bin/chromium``
-(``tests/run.sh`` installs them); without them these tests fail with what to install.
+* ``jupyter_notebook``: Notebook 7, built from JupyterLab's components; its
+  widgets are rendered by JupyterLab's widget manager (jupyterlab_widgets 3,
+  which also renders ipywidgets 7 kernels).
+* ``nbclassic``: the classic notebook (Notebook 6's pages on jupyter_server);
+  its widgets are rendered by widgetsnbextension (3.6 for ipywidgets 7.7.1, the
+  same @jupyter-widgets/controls 1.5 code as Colab's own renderer of 7.7.1).
+
+JupyterLab itself is tests/ui/test_browser*.py. No TensorFlow: the cache entries
+are SavedModel-shaped folders written by tests/fake_models.py.
+
+Needs the ``[browser]`` extra (with ``notebook`` and ``nbclassic``) and Debian's
+``/usr/bin/chromium`` (``tests/run.sh`` installs them); without them these tests
+fail with what to install.
 """
 
 from __future__ import annotations
 
+import importlib.metadata
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -25,6 +33,7 @@ from tests.fake_models import write_fake_saved_model
 from tests.jupyter_fixtures import (
     JupyterNotebook,
     jupyter_notebook,  # noqa: F401  (fixture, used by name)
+    nbclassic,  # noqa: F401  (fixture, used by name)
     notebook_run_all,
     open_in_notebook,
     screenshot,
@@ -80,18 +89,54 @@ def _lefts(page: object, selector: str) -> list[float]:
     return lefts
 
 
-def test_panel_in_jupyter_notebook(
+def _order(rows: object) -> list[str]:
+    """The handles of ``rows`` (a Locator of panel rows), top to bottom."""
+    from playwright.sync_api import Locator
+
+    assert isinstance(rows, Locator)
+    titles: list[str] = rows.locator(MODEL).evaluate_all("els => els.map(e => e.title)")
+    return titles
+
+
+IPYWIDGETS_7 = importlib.metadata.version("ipywidgets").startswith("7.")
+
+
+@pytest.mark.xfail(
+    IPYWIDGETS_7,
+    strict=True,
+    reason="Notebook 7 renders widgets with JupyterLab 4's manager (jupyterlab_widgets 3, "
+    "@jupyter-widgets/jupyterlab-manager 5), which registers only @jupyter-widgets/controls "
+    "2.0.0: an ipywidgets 7 kernel's widgets (controls ^1.5.0, base ^1.2.0) fail with "
+    '"Module @jupyter-widgets/controls, version ^1.5.0 is not registered" '
+    "(pip pairs ipywidgets 7.7.1 with jupyterlab_widgets 3: it asks only >=1.0.0)",
+)
+def test_panel_in_notebook7(
     jupyter_notebook: JupyterNotebook,  # noqa: F811  (the fixture imported above)
     browser_page: object,
     tmp_path: Path,
 ) -> None:
+    """Notebook 7: %hub_panel renders, lines up, sorts by Size and deletes on Confirm."""
+    assert not jupyter_notebook.classic, f"{jupyter_notebook.frontend}: not Notebook 7"
+    _use_panel(jupyter_notebook, browser_page, tmp_path)
+
+
+def test_panel_in_classic_notebook(
+    nbclassic: JupyterNotebook,  # noqa: F811  (the fixture imported above)
+    browser_page: object,
+    tmp_path: Path,
+) -> None:
+    """The classic notebook: %hub_panel renders, lines up, sorts and deletes on Confirm."""
+    _use_panel(nbclassic, browser_page, tmp_path)
+
+
+def _use_panel(server: JupyterNotebook, browser_page: object, tmp_path: Path) -> None:
     """%hub_panel renders, its columns line up, Size sorts and Delete + Confirm deletes."""
     from playwright.sync_api import Page, expect
 
     assert isinstance(browser_page, Page)
     page = browser_page
-    server = jupyter_notebook
     started = time.monotonic()
+    print(f"{server.frontend}, ipywidgets {importlib.metadata.version('ipywidgets')}")
     cache = _cache(tmp_path)
     name = f"panel-{'classic' if server.classic else 'nb7'}.ipynb"
     write_notebook(server, name, ["%load_ext hubmagic", f"%hub_panel --cache {cache}"])
@@ -129,10 +174,12 @@ def test_panel_in_jupyter_notebook(
         assert label.rstrip().endswith(("▼", "▲")), label
         descending = label.rstrip().endswith("▼")
         expected = sorted(sizes, key=sizes.__getitem__, reverse=descending)
+
+        def in_order(expected: list[str] = expected) -> bool:
+            return _order(rows) == expected
+
         _wait_until(
-            lambda expected=expected: (
-                rows.locator(MODEL).evaluate_all("els => els.map(e => e.title)") == expected
-            ),
+            in_order,
             10,
             f"after clicking Size ({label!r}) the rows are not in order {expected}",
         )
