@@ -70,9 +70,8 @@ class CachePanel(TextRepr, widgets.VBox):  # type: ignore[misc]
 
     Destructive actions (Delete, Repair, Clear all, Prune) first show the core's
     :class:`~hubmagic.core.plans.DeletePlan` (what goes, how much it frees) and
-    act only after Confirm. While
-    it listens, every resolve in the kernel updates it; :meth:`close` (or
-    :meth:`stop_listening`) ends that.
+    act only after Confirm. While it listens, every resolve in the kernel
+    updates it; :meth:`close` (or :meth:`stop_listening`) ends that.
 
     Args:
         cache_dir: the cache folder; default ``TFHUB_CACHE_DIR`` as read at
