@@ -97,7 +97,7 @@ def _parse(magic: Callable[..., Any], line: str) -> argparse.Namespace:
     IPython's own splitter (``parse_argstring``) keeps the quotes inside the
     words, so ``--cache "/My Drive/x"`` would name a folder with quotes in it.
     """
-    # A trailing ";" (IPython's "do not display the value") reaches a line magic's line.
+    # IPython leaves a trailing ";" in a line magic's line (it silences expressions only).
     line = line.rstrip().removesuffix(";")
     try:
         argv = shlex.split(line)

@@ -8,10 +8,11 @@ returned value *is* the output, shown once. A notebook gets ``_repr_html_``
 <hubmagic.plan.records.SetupPlan.parts>`, :mod:`hubmagic.ui.wording`).
 
 A record that holds a problem must not go unseen when IPython does not display
-it (``plan = %hub_setup``, a trailing ``;``, not the cell's last line): the
+it (``plan = %hub_setup``, or a magic that is not the cell's last line): the
 magic hands it to :data:`UNSEEN`, and the ``post_execute`` hook that
 :func:`hubmagic.ui.magics.load` registers displays it once if nothing rendered
-it during the cell.
+it during the cell. (A trailing ``;`` does not silence a line magic: IPython
+passes it to the magic, which ignores it.)
 """
 
 from __future__ import annotations

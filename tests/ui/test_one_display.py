@@ -9,6 +9,7 @@ form) and in a real kernel through nbclient (the notebook form). Run on IPython
 
 from __future__ import annotations
 
+import html
 import os
 from pathlib import Path
 from typing import Any
@@ -53,7 +54,6 @@ def test_an_assigned_plan_without_problems_shows_nothing(shell: Shell, cache: st
     "cell",
     [
         "plan = %hub_setup local --cache '{file}' --dry-run",
-        "%hub_setup local --cache '{file}' --dry-run;",
         "%hub_setup local --cache '{file}' --dry-run\nx = 1",
         "plan = %hub_setup local --cache '{file}' --dry-run\nplan",
         "plan = %hub_setup local --cache '{file}' --dry-run\nprint(plan.ok)",
@@ -125,6 +125,32 @@ def test_the_html_form_is_the_same_wording_escaped_and_themed(
     assert PASSWORD not in page and PASSWORD not in plan.text() and "REDACTED@" in page
 
 
+def test_the_cache_and_info_html_keep_every_line_of_the_text_escaped(
+    shell: Shell, tmp_path: Path, damaged_cache: Path
+) -> None:
+    folder = tmp_path / "c&<x>"
+    folder.mkdir()
+    page = shell.magic("hub_cache", f"ls --cache '{folder}'")._repr_html_()
+    assert "c&amp;&lt;x&gt;" in page and "<x>" not in page and "<table" in page
+    listing = shell.magic("hub_cache", f"ls --cache {damaged_cache}")
+    page = listing._repr_html_()
+    text = listing.text().splitlines()
+    assert text[0].split() == ["STATUS", "SIZE", "LAST", "USED", "HANDLE"]
+    trailer = text[len(listing.result.info.entries) + 2 :]  # after the table and its blank line
+    assert "Problems:" in trailer and "Warnings:" in trailer
+    for line in trailer:
+        assert html.escape(line) in page, line
+    for entry in listing.result.info.entries:
+        assert f">{html.escape(entry.label)}</td>" in page
+    assert "var(--jp-error-color1, #c62828)" in page and "var(--jp-warn-color1, #e65100)" in page
+    verify = shell.magic("hub_cache", f"verify --cache {damaged_cache}")
+    for line in verify.text().splitlines():
+        assert html.escape(line.strip()) in verify._repr_html_(), line
+    info = shell.magic("hub_info")
+    for line in info.text().splitlines():
+        assert html.escape(line) in info._repr_html_(), line
+
+
 # -- in a kernel ---------------------------------------------------------------------
 
 
@@ -169,6 +195,9 @@ def test_in_a_kernel_each_magic_makes_exactly_one_output(
         f"%hub_cache ls --cache {cache}",
         f"report = %hub_cache verify --cache {damaged_cache}",
         f"%hub_cache rm h/live --yes --cache {damaged_cache}",
+        # IPython passes a trailing ";" to a line magic (it does not silence it): read as
+        # no argument, and the plan is still shown once.
+        f"%hub_setup local --cache '{not_a_folder}' --dry-run;",
     ]
     out = _kernel_run(cells, tmp_path, monkeypatch)
     assert out[0] == []
@@ -206,3 +235,6 @@ def test_in_a_kernel_each_magic_makes_exactly_one_output(
     # IPython shows a UsageError as one stderr line, not as a traceback.
     assert error.output_type == "stream" and error.name == "stderr"
     assert error.text.startswith("UsageError: not removed:") and "Traceback" not in error.text
+
+    (problem,) = out[9]
+    assert problem.data["text/plain"].count("is a file, not a folder") == 1
