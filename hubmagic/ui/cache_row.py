@@ -21,7 +21,8 @@ import ipywidgets as widgets
 from hubmagic.core.cache import CacheEntry, Status
 from hubmagic.core.progress import Phase, ProgressEvent
 from hubmagic.ui import panel_html
-from hubmagic.ui.widget_base import ORANGE, RED, TextRepr
+from hubmagic.ui.html import ORANGE, RED
+from hubmagic.ui.widget_base import TextRepr
 from hubmagic.ui.wording import (
     Rate,
     ago_text,

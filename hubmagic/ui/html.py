@@ -15,12 +15,21 @@ from typing import Literal
 
 Tone = Literal["error", "warn"] | None
 
+# The colours of every report and widget. JupyterLab's --jp-* variables (which
+# Notebook 7 and VS Code's renderer define too), with the light theme's value
+# where there is none (Colab, classic frontends).
 TEXT = "var(--jp-ui-font-color1, #212121)"
 MUTED = "var(--jp-ui-font-color2, #616161)"
+GREY = MUTED
 RED = "var(--jp-error-color1, #c62828)"
 ORANGE = "var(--jp-warn-color1, #e65100)"
+BLUE = "var(--jp-brand-color1, #1565c0)"
+GREEN = "var(--jp-success-color1, #2e7d32)"
 BORDER = "var(--jp-border-color2, #e0e0e0)"
+TRACK = "var(--jp-layout-color3, #e0e0e0)"
+"""The empty part of a bar."""
 SURFACE = "var(--jp-layout-color2, #eeeeee)"
+"""The background of headers: the panel's, a table's head row."""
 MONO = "font-family:var(--jp-code-font-family, monospace);font-size:var(--jp-code-font-size, 13px)"
 _TONES = {"error": RED, "warn": ORANGE}
 

@@ -41,9 +41,10 @@ from hubmagic.core.plans import DeletePlan, DeleteResult
 from hubmagic.core.progress import Phase, ProgressEvent, add_listener, remove_listener
 from hubmagic.ui import panel_html
 from hubmagic.ui.cache_row import CacheRow
+from hubmagic.ui.html import RED
 from hubmagic.ui.panel_header import Header, header, header_html
 from hubmagic.ui.panel_table import CacheTable
-from hubmagic.ui.widget_base import RED, THROTTLED, UPDATE_INTERVAL, TextRepr, close_tree, pre
+from hubmagic.ui.widget_base import THROTTLED, UPDATE_INTERVAL, TextRepr, close_tree, pre
 from hubmagic.ui.wording import FINAL_PHASES, error_lines, status_text, verify_lines
 
 PANEL_CLASS = "hubmagic-panel"

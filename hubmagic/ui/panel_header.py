@@ -24,7 +24,7 @@ from hubmagic.plan.detect import detect_runtime
 from hubmagic.plan.info import collect, settings_info
 from hubmagic.plan.records import is_gcs
 from hubmagic.ui import panel_html
-from hubmagic.ui.widget_base import SURFACE
+from hubmagic.ui.html import SURFACE
 from hubmagic.ui.wording import SETTING_LABELS, aligned, section_error_lines, settings_rows
 
 Row = tuple[str, str]

@@ -3,7 +3,7 @@
 Plain functions from the core's records (and :mod:`hubmagic.ui.wording`'s words)
 to escaped HTML that the panel puts in ipywidgets ``HTML`` widgets. Nothing here
 imports ipywidgets, so each piece is tested as a string. Colours are theme
-variables (:mod:`hubmagic.ui.widget_base`), so the dark theme stays readable.
+variables (:mod:`hubmagic.ui.html`), so the dark theme stays readable.
 
 The CSS classes and ``data-*`` attributes are a contract with the browser tests
 (``tests/ui/test_browser_panel.py``): keep them.
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from hubmagic.core.plans import DeletePlan
 from hubmagic.core.units import format_bytes, plural
-from hubmagic.ui.widget_base import BLUE, BORDER, GREY, ORANGE, RED, SURFACE, TRACK
+from hubmagic.ui.html import BLUE, BORDER, GREY, ORANGE, RED, SURFACE, TRACK
 
 # Each badge: text colour and background, the theme's darkest and lightest shade of
 # its colour, so it reads the same on a light and a dark page.

@@ -19,7 +19,8 @@ import ipywidgets as widgets
 from IPython.display import display
 
 from hubmagic.core.progress import Phase, ProgressEvent
-from hubmagic.ui.widget_base import NOWRAP, RED, THROTTLED, UPDATE_INTERVAL, TextRepr, span
+from hubmagic.ui.html import RED
+from hubmagic.ui.widget_base import NOWRAP, THROTTLED, UPDATE_INTERVAL, TextRepr, span
 from hubmagic.ui.wording import Rate, amount_text, progress_line, rate_of, row_phase_text
 
 PROGRESS_CLASS = "hubmagic-progress"

@@ -1,4 +1,6 @@
-"""What the progress widget and the cache panel share: colours, escaped HTML, text reprs.
+"""What the progress widget and the cache panel share: escaped HTML, text reprs.
+
+Their colours are :mod:`hubmagic.ui.html`'s, the theme's.
 
 Nothing here imports ipywidgets: :mod:`hubmagic.ui.progress_widget`,
 :mod:`hubmagic.ui.panel` and :mod:`hubmagic.ui.cache_row` do, and nothing
@@ -16,20 +18,6 @@ from hubmagic.core.progress import Phase
 
 UPDATE_INTERVAL = 0.1
 """Least seconds between two redraws caused by byte counts: at most ~10 per second."""
-
-# Colours are the frontend's theme (JupyterLab's --jp-* CSS variables, which Notebook 7
-# and VS Code's renderer define too), with the light theme's value where there is none
-# (Colab, classic frontends): a dark theme keeps text readable.
-RED = "var(--jp-error-color1, #c62828)"
-ORANGE = "var(--jp-warn-color1, #e65100)"
-BLUE = "var(--jp-brand-color1, #1565c0)"
-GREY = "var(--jp-ui-font-color2, #616161)"
-GREEN = "var(--jp-success-color1, #2e7d32)"
-BORDER = "var(--jp-border-color2, #e0e0e0)"
-TRACK = "var(--jp-layout-color3, #e0e0e0)"
-"""The empty part of a bar."""
-SURFACE = "var(--jp-layout-color2, #f5f5f5)"
-"""The background of the panel's header and table head."""
 
 THROTTLED = (Phase.DOWNLOADING, Phase.WAITING)
 """The phases whose events come often: their redraws are throttled."""

@@ -13,6 +13,7 @@ light.
 """
 
 from hubmagic.ui.cache_row import DELETE, ROW_CLASS, CacheRow
+from hubmagic.ui.html import BLUE, GREY, ORANGE, RED
 from hubmagic.ui.panel import (
     CANCEL,
     CLEAR_ALL,
@@ -34,7 +35,7 @@ from hubmagic.ui.progress_widget import (
     ProgressRow,
     WidgetProgress,
 )
-from hubmagic.ui.widget_base import BLUE, GREY, ORANGE, RED, UPDATE_INTERVAL
+from hubmagic.ui.widget_base import UPDATE_INTERVAL
 from hubmagic.ui.wording import Rate, amount_text, phase_text, rate_of, status_text
 
 __all__ = [
