@@ -132,6 +132,7 @@ _ROWS_JS = """(panel) => [...panel.querySelectorAll('.hubmagic-row')]
             status: badge ? badge.dataset.status : null,
             badge: badge ? badge.textContent : null,
             live: row.classList.contains('hubmagic-live'),
+            text: row.innerText,
             progress: [...row.querySelectorAll('.hubmagic-progress-fill')].map(
                 f => ({fraction: Number(f.dataset.fraction), width: f.style.width})),
         };
@@ -438,8 +439,9 @@ def wait_for_progress(page: Page, panel: Locator, fraction: float) -> None:
     )
 
 
-def check_live_download(panel: Locator, cache: Path, live: str) -> None:
-    """The download in the kernel is the first row: badge, bar, columns; the others as scanned."""
+def check_live_download(panel: Locator, cache: Path, live: str, total: int) -> None:
+    """The download in the kernel (``total`` bytes) is the first row: badge, bar, amounts,
+    columns; the others as scanned."""
     from playwright.sync_api import expect
 
     scanned = scan_cache(str(cache))
@@ -453,6 +455,7 @@ def check_live_download(panel: Locator, cache: Path, live: str) -> None:
     fill = first["progress"]
     assert len(fill) == 1 and 0.35 <= fill[0]["fraction"] < 1, fill
     assert float(fill[0]["width"].rstrip("%")) >= 35, fill
+    assert f"/ {format_bytes(total)}" in first["text"], f"no total in {first['text']!r}"
     assert not any(row["live"] for row in rows[1:]), rows
     expect(panel.locator(FILTER)).to_have_count(0)
     check_columns_align(panel)
@@ -534,7 +537,7 @@ def test_three_entries_with_a_live_download_light_and_dark(notebook: Page, tmp_p
             # Let it get a third of the way, then hold it at a crawl while it is looked at.
             wait_for_progress(notebook, panel, 0.35)
             server.set_link_rate(20_000)
-            check_live_download(panel, cache, live)
+            check_live_download(panel, cache, live, served.stat().st_size)
             in_both_themes(notebook, panel, tmp_path, "panel", docs=True)
         finally:
             server.set_link_rate(1e9)
@@ -588,6 +591,7 @@ def test_thirty_entries_filter_and_sort(notebook: Page, tmp_path: Path) -> None:
     # Filter: typed as a person types it.
     box = panel.locator(f"{FILTER} input")
     expect(box).to_have_count(1)
+    expect(box).to_have_attribute("placeholder", "filter models")
     box.click()
     box.press_sequentially("model-1")
     wanted = sorted(h for h in handles if "model-1" in h)
