@@ -125,7 +125,12 @@ class CachePanel(TextRepr, widgets.VBox):  # type: ignore[misc]
         tools = [self.buttons[name] for name in (REFRESH, VERIFY, REPAIR, CLEAR_ALL)]
         prune = [widgets.HTML(panel_html.small("keep under")), self.prune_box, self.buttons[PRUNE]]
         self.toolbar = widgets.HBox(
-            [*tools, widgets.HBox(prune, layout=widgets.Layout(margin="0 0 0 1.5em"))],
+            [
+                *tools,
+                widgets.HBox(
+                    prune, layout=widgets.Layout(margin="0 0 0 1.5em", align_items="center")
+                ),
+            ],
             layout=widgets.Layout(flex_flow="row wrap", align_items="center"),
         )
         self.toolbar.add_class("hubmagic-toolbar")
