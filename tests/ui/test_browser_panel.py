@@ -513,7 +513,7 @@ def test_three_entries_with_a_live_download_light_and_dark(notebook: Page, tmp_p
     the download ends as a complete row."""
     from playwright.sync_api import expect
 
-    cache = tmp_path / "cache"
+    cache = tmp_path / "tfhub_modules"  # tensorflow_hub's own name, as in the README picture
     cache.mkdir()
     models = tmp_path / "models"
     complete = "https://tfhub.dev/google/spice/2"
