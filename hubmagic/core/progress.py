@@ -61,6 +61,8 @@ class ProgressEvent:
             downloading); several for a parallel ranged download.
         resumes: dropped connections or ranges resumed from their own offset so far.
         retries: requests retried so far (errors, 429/503, expired signatures).
+        cache_dir: the cache the model goes into (its store's root), once the
+            resolve knows it; empty before, and for folders and uncompressed reads.
     """
 
     handle: str
@@ -77,6 +79,7 @@ class ProgressEvent:
     connections: int = 0
     resumes: int = 0
     retries: int = 0
+    cache_dir: str = ""
 
     @property
     def cache_key(self) -> str:
@@ -127,6 +130,7 @@ class ProgressReporter:
     connections: int = 0
     resumes: int = 0
     retries: int = 0
+    cache_dir: str = ""
     _start: float = field(default_factory=time.monotonic)
     _count_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _last_emit: float = -1e9
@@ -158,6 +162,7 @@ class ProgressReporter:
             connections=self.connections,
             resumes=self.resumes,
             retries=self.retries,
+            cache_dir=self.cache_dir,
             **fields,  # type: ignore[arg-type]
         )
         for listener in tuple(_listeners):

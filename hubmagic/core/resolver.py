@@ -161,6 +161,7 @@ def _resolve(
         return Resolved(raw, path, h.kind, "uncompressed", seconds=time.monotonic() - start)
 
     store = open_store(cache_dir if cache_dir is not None else config.cache_dir())
+    reporter.cache_dir = store.root
     return _cached_download(h, store, reporter, is_offline, start)
 
 

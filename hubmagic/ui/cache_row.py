@@ -20,8 +20,9 @@ import ipywidgets as widgets
 
 from hubmagic.core.cache import CacheEntry, Status
 from hubmagic.core.progress import Phase, ProgressEvent
+from hubmagic.core.units import format_bytes
 from hubmagic.ui import panel_html
-from hubmagic.ui.html import ORANGE, RED
+from hubmagic.ui.html import GREY, RED
 from hubmagic.ui.widget_base import TextRepr
 from hubmagic.ui.wording import (
     Rate,
@@ -154,7 +155,11 @@ class CacheRow(TextRepr, widgets.GridBox):  # type: ignore[misc]
         self.handle_html.value = panel_html.cell_text(
             self.name, title=self.name, cls="hubmagic-model"
         )
-        if entry is not None:
+        if live is not None and live.total:  # a download: what is coming, not its tmp folder
+            self.size_html.value = panel_html.cell_text(
+                format_bytes(live.total), title="the download's size"
+            )
+        elif entry is not None:
             fraction = entry.size / largest if largest else 0.0
             self.size_html.value = panel_html.cell_text(entry.size_str) + panel_html.bar(
                 fraction, name="size"
@@ -172,7 +177,7 @@ class CacheRow(TextRepr, widgets.GridBox):  # type: ignore[misc]
         problem = self.problem
         if problem is not None:
             text = f"{self.status}: {problem}" if verified else self.status
-            note = panel_html.small(problem, color=RED if verified else ORANGE)
+            note = panel_html.small(problem, color=RED if verified else GREY)
             return panel_html.badge(self.kind, badge_text(self.entry, None), title=text) + note
         live = self.live
         title = self.entry.problem if self.entry is not None else None

@@ -314,9 +314,18 @@ class CachePanel(TextRepr, widgets.VBox):  # type: ignore[misc]
         super().close()
 
     def on_event(self, event: ProgressEvent) -> None:
-        """A progress listener: shows a running download; rescans when one ends."""
+        """A progress listener: shows a running download; rescans when one starts and ends.
+
+        A download into another cache than the one shown is not this panel's.
+        """
         key = event.cache_key
         with self._lock:
+            if event.cache_dir and self.info.cache_dir and event.cache_dir != self.info.cache_dir:
+                return
+            if event.phase is Phase.STARTED and self.info.find(key) is None:
+                self._live[key] = event
+                self.refresh()  # its lock and tmp folder: an entry, counted in the header
+                return
             if event.phase in FINAL_PHASES:
                 was_live = self._live.pop(key, None) is not None
                 row = self.row(key)

@@ -76,20 +76,25 @@ _FIRST = ("runtime", SETTING_LABELS["models_from"], SETTING_LABELS["cache_dir"])
 
 def header_html(header: Header) -> str:
     """The header as the panel draws it: runtime, models from, cache folder, the disk bar;
-    the other settings folded under "settings"."""
+    the other settings folded under "settings". A part that failed shows its error in
+    its place."""
     failed = dict(header.failed)
     first: list[str] = []
-    rest: list[str] = []
-    for index, row in enumerate(header.rows):
+    rest: list[Row] = []
+    run: list[Row] = []  # rows of one table, so that their values line up
+    for index, row in enumerate([*header.rows, None]):
         errors = failed.get(index)
-        if errors:
-            first.append(panel_html.error_block(list(errors)))
-        (first if row[0] in _FIRST else rest).append(panel_html.facts([row]))
-    if len(header.rows) in failed:
-        first.append(panel_html.error_block(list(failed[len(header.rows)])))
+        if errors or row is None:
+            if run:
+                first.append(panel_html.facts(run))
+                run = []
+            if errors:
+                first.append(panel_html.error_block(list(errors)))
+        if row is not None:
+            (run if row[0] in _FIRST else rest).append(row)
     folded = (
         '<details style="margin-top:0.2em"><summary style="cursor:pointer">settings</summary>'
-        + "".join(rest)
+        + panel_html.facts(rest)
         + "</details>"
         if rest
         else ""

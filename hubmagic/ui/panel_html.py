@@ -17,25 +17,27 @@ from dataclasses import dataclass
 
 from hubmagic.core.plans import DeletePlan
 from hubmagic.core.units import format_bytes, plural
-from hubmagic.ui.html import BLUE, BORDER, GREY, ORANGE, RED, SURFACE, TRACK
+from hubmagic.ui.html import BLUE, BORDER, GREY, RED, SURFACE, TEXT, TRACK
 
-# Each badge: text colour and background, the theme's darkest and lightest shade of
-# its colour, so it reads the same on a light and a dark page.
+# Each badge's colour: a theme variable and its light-theme value. The badge's text is
+# the theme's own text colour on a tint of it (so its contrast is the theme's, light or
+# dark), edged with the colour itself.
 _BADGE_COLOURS = {
-    "complete": ("--jp-success-color0", "#1b5e20", "--jp-success-color3", "#c8e6c9"),
-    "partial": ("--jp-error-color0", "#b71c1c", "--jp-error-color3", "#ffcdd2"),
-    "failed": ("--jp-error-color0", "#b71c1c", "--jp-error-color3", "#ffcdd2"),
-    "stale-lock": ("--jp-warn-color0", "#bf360c", "--jp-warn-color3", "#ffe0b2"),
-    "orphan-tmp": ("--jp-warn-color0", "#bf360c", "--jp-warn-color3", "#ffe0b2"),
-    "downloading": ("--jp-brand-color0", "#0d47a1", "--jp-brand-color3", "#bbdefb"),
-    "waiting": ("--jp-brand-color0", "#0d47a1", "--jp-brand-color3", "#bbdefb"),
-    "locked": ("--jp-inverse-layout-color3", "#424242", "--jp-layout-color3", "#e0e0e0"),
+    "complete": ("--jp-success-color1", "#2e7d32"),
+    "partial": ("--jp-error-color1", "#c62828"),
+    "failed": ("--jp-error-color1", "#c62828"),
+    "stale-lock": ("--jp-warn-color1", "#e65100"),
+    "orphan-tmp": ("--jp-warn-color1", "#e65100"),
+    "downloading": ("--jp-brand-color1", "#1565c0"),
+    "waiting": ("--jp-brand-color1", "#1565c0"),
+    "locked": ("--jp-ui-font-color2", "#616161"),
 }
 SMALL = "font-size:var(--jp-ui-font-size0, 0.85em);line-height:1.4"
 
 STYLE = f"""<style>
 .hubmagic-panel .hubmagic-row {{ border-top: 1px solid {BORDER}; }}
 .hubmagic-panel .hubmagic-row:hover {{ background: {SURFACE}; }}
+.hubmagic-panel summary {{ display: list-item; }}
 .hubmagic-panel .hubmagic-table-head {{ background: {SURFACE}; font-weight: 600; }}
 .hubmagic-panel .hubmagic-sort button, .hubmagic-panel button.hubmagic-sort {{
   background: transparent; box-shadow: none; font-weight: 600; padding: 0 0.3em;
@@ -51,9 +53,10 @@ so every rule is under ``.hubmagic-panel``."""
 
 
 def _attributes(**values: str | None) -> str:
-    """`` name="value"`` for each value given (``data_x`` is ``data-x``), escaped."""
+    """`` name="value"`` for each value given (``data_x`` is ``data-x``, ``class_`` is
+    ``class``), escaped."""
     return "".join(
-        f' {name.replace("_", "-")}="{html.escape(value)}"'
+        f' {name.rstrip("_").replace("_", "-")}="{html.escape(value)}"'
         for name, value in values.items()
         if value is not None
     )
@@ -61,10 +64,13 @@ def _attributes(**values: str | None) -> str:
 
 def badge(kind: str, text: str, *, title: str | None = None) -> str:
     """A status as a coloured pill; ``kind`` is one of :data:`~hubmagic.ui.wording.STATUS_KINDS`."""
-    fg_var, fg, bg_var, bg = _BADGE_COLOURS.get(kind, _BADGE_COLOURS["locked"])
+    variable, fallback = _BADGE_COLOURS.get(kind, _BADGE_COLOURS["locked"])
+    colour = f"var({variable}, {fallback})"
     style = (
-        f"display:inline-block;padding:0 0.6em;border-radius:0.8em;line-height:1.6;"
-        f"white-space:nowrap;color:var({fg_var}, {fg});background:var({bg_var}, {bg})"
+        "display:inline-block;padding:0 0.6em;border-radius:0.8em;line-height:1.5;"
+        f"white-space:nowrap;color:{TEXT};border:1px solid {colour};"
+        f"border-left:0.45em solid {colour};"
+        f"background:color-mix(in srgb, {colour} 16%, transparent)"
     )
     attributes = _attributes(class_="hubmagic-badge", data_status=kind, title=title, style=style)
     return f"<span{attributes}>{html.escape(text)}</span>"
@@ -191,8 +197,7 @@ def disk(use: DiskUse) -> str:
     fraction = use.fraction
     shown = "" if fraction is None else bar(fraction, name="disk", height="10px")
     shown = shown.replace("hubmagic-disk-fill", "hubmagic-disk-used")
-    colour = ORANGE if use.short_of_room else GREY
-    numbers = f'<div class="hubmagic-disk-numbers" style="{SMALL};color:{colour}">'
+    numbers = f'<div class="hubmagic-disk-numbers" style="{SMALL};color:{GREY}">'
     return f"<div{attributes}>{shown}{numbers}{html.escape(use.numbers)}</div></div>"
 
 

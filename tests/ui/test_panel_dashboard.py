@@ -211,10 +211,54 @@ def test_colours_come_from_the_theme(damaged_cache: Path, sleeper: int) -> None:
     markup = panel.header_html.value + "".join(
         row.status_html.value + row.size_html.value for row in panel.rows
     )
-    colours = re.findall(r"(?:color|background)\s*:\s*([^;\"}]+)", markup)
+    colours = re.findall(r"(?:color|background)\s*:\s*((?:[^;\"}(]|\([^)]*\)?\)?)+)", markup)
     assert colours
-    bare = [c for c in colours if not c.strip().startswith("var(--jp-")]
-    assert bare == [] or set(bare) == {"transparent"}, bare
+    themed = re.compile(
+        r"^(var\(--jp-[^)]*\)|color-mix\(in srgb, var\(--jp-[^)]*\) \d+%, transparent\))$"
+    )
+    bare = [c for c in colours if not themed.match(c.strip()) and c.strip() != "transparent"]
+    assert bare == [], bare
+    # The badges' text is the theme's text colour, on a tint of the badge's colour.
+    assert "color:var(--jp-ui-font-color1, #212121);border:1px solid var(--jp-" in markup
+
+
+def test_the_classes_the_browser_tests_look_for(damaged_cache: Path, sleeper: int) -> None:
+    panel = CachePanel(str(damaged_cache), listen=False)
+    header = panel.header_html.value
+    for cls in ("hubmagic-facts", "hubmagic-disk", "hubmagic-disk-bar", "hubmagic-disk-used"):
+        assert f'class="{cls}"' in header, cls
+    assert 'class="hubmagic-disk-numbers"' in header
+    row = panel.row("h/complete")
+    assert row is not None
+    assert 'class="hubmagic-model"' in row.handle_html.value
+    assert 'class="hubmagic-ago"' in row.used_html.value
+    assert 'class="hubmagic-size-bar"' in row.size_html.value
+    assert 'class="hubmagic-badge" data-status="complete"' in row.status_html.value
+    assert "class-=" not in header + row.handle_html.value + row.status_html.value
+    # The header's facts are one table: their values line up.
+    first = header.split("<details")[0]
+    assert first.count("<table") == 1 and "runtime" in first and "models from" in first
+
+
+def test_downloads_into_another_cache_are_not_this_panels(tmp_path: Path) -> None:
+    shown, other = tmp_path / "shown", tmp_path / "other"
+    shown.mkdir()
+    panel = CachePanel(str(shown), interval=0)
+    try:
+        theirs = ProgressEvent(
+            "https://hub.example/a/1", Phase.STARTED, total=9, cache_dir=str(other)
+        )
+        panel.on_event(theirs)
+        assert panel.rows == []
+        ours = ProgressEvent(
+            "https://hub.example/b/1", Phase.STARTED, total=9, cache_dir=str(shown)
+        )
+        panel.on_event(ours)
+        assert [row.name for row in panel.rows] == ["https://hub.example/b/1"]
+        row = panel.rows[0]
+        assert ">9 B<" in row.size_html.value  # the download's size, before it is on disk
+    finally:
+        panel.close()
 
 
 def test_prune_shows_the_plan_then_removes_the_least_recently_used(sized_cache: Path) -> None:
@@ -305,6 +349,8 @@ def test_a_real_download_turns_into_an_entry(fake_hub_server: HubServer, cache: 
     try:
         hubmagic.resolve(handle, cache_dir=cache, progress=watch)
         assert ("downloading", True) in seen
+        # Once it started, the rescan found its lock: the header counted it.
+        assert "1 entry" in panel.header_html.value
         row = panel.row(handle)
         assert row is not None and "hubmagic-live" not in classes(row)
         assert attribute("data-status", row.status_html.value) == "complete"
