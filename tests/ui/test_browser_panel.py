@@ -267,6 +267,10 @@ def set_theme(page: Page, theme: str) -> None:
         arg=[theme, before],
         timeout=30_000,
     )
+    # JupyterLab shows its splash (the logo, over the page) while it swaps themes.
+    page.wait_for_function(
+        "() => document.getElementById('jupyterlab-splash') === null", timeout=30_000
+    )
 
 
 _LAYOUT_COLOUR = (
