@@ -30,7 +30,7 @@ COLAB_TESTS=(tests/ui/test_magics.py tests/ui/test_one_display.py tests/ui/test_
 # Not used: notebook<7 (6.5.7) pins jupyter_client<8, whose 7.4 warns on import
 # on Python 3.13 (an error under pytest's filterwarnings); JupyterLab 3.6 needs
 # y-py 0.6, which has no Python 3.13 wheel (its sdist builds only online, with Rust).
-COLAB_FRONTEND=("notebook>=7" "nbclassic>=1.0" "playwright>=1.40")
+COLAB_FRONTEND=("notebook>=7" "nbclassic>=1.0" "playwright>=1.40" "nbclient>=0.7")
 COLAB_TESTS+=(tests/ui/test_frontends.py)
 
 pip_install() {
