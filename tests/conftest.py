@@ -137,6 +137,20 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None
 
 
 @pytest.fixture
+def no_leftover_listeners() -> Iterator[None]:
+    """Puts back hubmagic's progress listeners as they were before the test.
+
+    A panel left open by a failing test must not watch the next tests' downloads.
+    For the widget tests: ``pytest.mark.usefixtures("no_leftover_listeners")``.
+    """
+    from hubmagic.core import progress
+
+    before = list(progress._listeners)
+    yield
+    progress._listeners[:] = before
+
+
+@pytest.fixture
 def cache(tmp_path: Path) -> str:
     """An empty cache folder path (not yet created)."""
     return os.path.join(tmp_path, "cache")

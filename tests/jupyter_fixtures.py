@@ -27,9 +27,14 @@ Fixtures:
     playwright_session (session): Playwright's sync API, started once; fails
         (not skips) when Playwright or ``/usr/bin/chromium`` is missing.
     browser_page: a Playwright (sync API) ``Page`` in headless chromium with a
-        fresh ``--user-data-dir``, viewport 1400x1000; closed after the test.
+        fresh ``--user-data-dir``, viewport 1400x1000; closed after the test
+        (:func:`chromium_page`, for a page that lives longer, e.g. a module's).
 
-Helpers (all take the ``Page`` first):
+Helpers (those on a page take the ``Page`` first):
+    chromium_page(playwright_session, profile): a context manager yielding a ``Page``
+        as ``browser_page``'s, on the profile folder given; closes it and removes
+        the folder.
+    wait_until(condition, timeout, what): polls ``condition()``, fails with ``what``.
     write_notebook(lab, name, cells) -> Path: an nbformat 4 notebook in the root dir.
     open_notebook(page, lab, name): opens it and waits until the kernel is
         ``Python 3 (ipykernel) | Idle`` (a run sent before that is lost).
@@ -210,6 +215,24 @@ def _quiet_lab_settings(settings_dir: Path) -> None:
     )
 
 
+def _server_options(port: int, token: str, root_dir: Path) -> list[str]:
+    """jupyter_server's options for ip, port, root dir and token, no browser, as root.
+
+    What JupyterLab, Notebook 7 and nbclassic share (each adds its own app's
+    options); Notebook 6's server (``--NotebookApp.*``) spells them otherwise.
+    """
+    return [
+        "--no-browser",
+        "--allow-root",
+        "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0",
+        f"--ServerApp.root_dir={root_dir}",
+        f"--IdentityProvider.token={token}",
+        "--ServerApp.open_browser=False",
+    ]
+
+
 _Server = TypeVar("_Server", bound=JupyterServer)
 
 
@@ -301,14 +324,7 @@ def jupyterlab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterLab]
 
     def options(port: int, token: str, root_dir: Path) -> list[str]:
         return [
-            "--no-browser",
-            "--allow-root",
-            "--ServerApp.ip=127.0.0.1",
-            f"--ServerApp.port={port}",
-            "--ServerApp.port_retries=0",
-            f"--ServerApp.root_dir={root_dir}",
-            f"--IdentityProvider.token={token}",
-            "--ServerApp.open_browser=False",
+            *_server_options(port, token, root_dir),
             "--LabApp.expose_app_in_browser=True",
             "--LabApp.news_url=None",
             "--LabApp.check_for_updates_class="
@@ -353,14 +369,7 @@ def jupyter_notebook(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Jupyt
                 "--NotebookApp.show_banner=False",
             ]
         return [
-            "--no-browser",
-            "--allow-root",
-            "--ServerApp.ip=127.0.0.1",
-            f"--ServerApp.port={port}",
-            "--ServerApp.port_retries=0",
-            f"--ServerApp.root_dir={root_dir}",
-            f"--IdentityProvider.token={token}",
-            "--ServerApp.open_browser=False",
+            *_server_options(port, token, root_dir),
             "--JupyterNotebookApp.expose_app_in_browser=True",
         ]
 
@@ -398,14 +407,7 @@ def nbclassic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterNoteb
 
     def options(port: int, token: str, root_dir: Path) -> list[str]:
         return [
-            "--no-browser",
-            "--allow-root",
-            "--ServerApp.ip=127.0.0.1",
-            f"--ServerApp.port={port}",
-            "--ServerApp.port_retries=0",
-            f"--ServerApp.root_dir={root_dir}",
-            f"--IdentityProvider.token={token}",
-            "--ServerApp.open_browser=False",
+            *_server_options(port, token, root_dir),
             # No "migration plan to Notebook 7" banner over the page.
             "--NotebookApp.show_banner=False",
         ]
@@ -460,11 +462,13 @@ def playwright_session() -> Iterator[Any]:
         yield playwright
 
 
-@pytest.fixture
-def browser_page(playwright_session: Any, tmp_path: Path) -> Iterator[Page]:
-    """A fresh page in headless Debian chromium (own profile), closed after the test."""
-    profile = tmp_path / "chromium-profile"
-    profile.mkdir()
+@contextlib.contextmanager
+def chromium_page(playwright_session: Any, profile: Path) -> Iterator[Page]:
+    """A page in headless Debian chromium with ``profile`` as its ``--user-data-dir``.
+
+    Viewport :data:`VIEWPORT`, Playwright's default timeout 30 s. On leaving,
+    the browser is closed and ``profile`` removed.
+    """
     context = playwright_session.chromium.launch_persistent_context(
         str(profile),
         executable_path=CHROMIUM,
@@ -472,16 +476,34 @@ def browser_page(playwright_session: Any, tmp_path: Path) -> Iterator[Page]:
         args=CHROMIUM_FLAGS,
         viewport=VIEWPORT,
     )
-    context.set_default_timeout(30_000)
-    page = context.pages[0] if context.pages else context.new_page()
     try:
+        context.set_default_timeout(30_000)
+        page: Page = context.pages[0] if context.pages else context.new_page()
         yield page
     finally:
         context.close()
         shutil.rmtree(profile, ignore_errors=True)
 
 
+@pytest.fixture
+def browser_page(playwright_session: Any, tmp_path: Path) -> Iterator[Page]:
+    """A fresh page in headless Debian chromium (own profile), closed after the test."""
+    profile = tmp_path / "chromium-profile"
+    profile.mkdir()
+    with chromium_page(playwright_session, profile) as page:
+        yield page
+
+
 # -- helpers ---------------------------------------------------------------------------
+def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    """Polls ``condition`` every 0.1 s; fails the test with ``what`` after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what}: not after {timeout} s")
+        time.sleep(0.1)
+
+
 def code_cell(source: str) -> dict[str, Any]:
     return {
         "cell_type": "code",

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -22,26 +21,12 @@ from tests.jupyter_fixtures import (
     run_all,
     run_new_cell,
     screenshot,
+    wait_until,
     write_notebook,
 )
+from tests.panel_dom import MESSAGE, PANEL, PROGRESS_PHASE, PROGRESS_ROW, ROW
 
 pytestmark = pytest.mark.browser
-
-# What the panel shows (hubmagic/ui/panel.py, cache_row.py, progress_widget.py): CSS classes
-# and button labels.
-PANEL = ".hubmagic-panel"
-ROW = ".hubmagic-row"
-MESSAGE = ".hubmagic-message"
-PROGRESS_ROW = ".hubmagic-progress-row"
-PROGRESS_PHASE = ".hubmagic-progress-phase"
-
-
-def _wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what}: not after {timeout} s")
-        time.sleep(0.1)
 
 
 def _snapshot(folder: Path) -> dict[str, int]:
@@ -82,7 +67,7 @@ def test_widget_click_reaches_the_kernel(
     button = page.locator(".probe")
     expect(button).to_have_text("Probe")
     button.click()
-    _wait_until(marker.exists, 10, f"the click did not write {marker}")
+    wait_until(marker.exists, 10, f"the click did not write {marker}")
     assert marker.read_text() == "clicked"
     # And back: a new cell typed in changes the widget the page shows.
     run_new_cell(page, f"button.description = pathlib.Path({str(marker)!r}).read_text()")
@@ -131,7 +116,7 @@ def test_panel_deletes_a_model_and_cancel_keeps_the_cache(
     screenshot(page, tmp_path, "panel-loaded", panel)
     big_row.get_by_role("button", name="Delete", exact=True).click()
     panel.get_by_role("button", name="Confirm", exact=True).click()
-    _wait_until(lambda: not big_folder.exists(), 15, f"Delete + Confirm left {big_folder}")
+    wait_until(lambda: not big_folder.exists(), 15, f"Delete + Confirm left {big_folder}")
     expect(big_row).to_have_count(0)
     print(f"message after Delete: {panel.locator(MESSAGE).all_inner_texts()}")
 

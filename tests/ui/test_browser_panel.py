@@ -45,16 +45,15 @@ from hubmagic.core.units import format_bytes
 from tests.cache_fixtures import add_model
 from tests.fake_models import write_fake_saved_model
 from tests.jupyter_fixtures import (
-    CHROMIUM,
-    CHROMIUM_FLAGS,
-    VIEWPORT,
     JupyterLab,
+    chromium_page,
     open_notebook,
     run_all,
     run_new_cell,
     screenshot,
     write_notebook,
 )
+from tests.panel_dom import BADGE, COLUMNS, DISK, FILTER, HEAD, MODEL, PANEL, ROW, SORT
 from tools.range_server import RangeServer
 
 if TYPE_CHECKING:
@@ -62,14 +61,7 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.browser
 
-# The panel's DOM (hubmagic/ui/panel*.py, cache_row.py): classes and attributes.
-PANEL = ".hubmagic-panel"
-ROW = ".hubmagic-row"
-HEAD = ".hubmagic-table-head"
-BADGE = ".hubmagic-badge"
-DISK = ".hubmagic-disk"
-FILTER = ".hubmagic-filter"
-COLUMNS = ("model", "size", "used", "status", "actions")
+# The panel's DOM: selectors in tests/panel_dom.py; what its rows say here.
 FILTER_AFTER = 20
 KIND_WORDS = {
     "complete": "complete",
@@ -207,7 +199,7 @@ _COLOURS_JS = """(panel, selectors) => {
 }"""
 _COLOURED = (
     BADGE,
-    ".hubmagic-model",
+    MODEL,
     ".hubmagic-ago",
     ".hubmagic-disk-numbers",
     ".hubmagic-facts",
@@ -222,23 +214,11 @@ def notebook(
 ) -> Iterator[Page]:
     """One page on one notebook whose kernel ran ``%load_ext hubmagic`` and the helpers."""
     profile = tmp_path_factory.mktemp("panel-chromium-profile")
-    context = playwright_session.chromium.launch_persistent_context(
-        str(profile),
-        executable_path=CHROMIUM,
-        headless=True,
-        args=CHROMIUM_FLAGS,
-        viewport=VIEWPORT,
-    )
-    context.set_default_timeout(30_000)
-    page: Page = context.pages[0] if context.pages else context.new_page()
-    try:
+    with chromium_page(playwright_session, profile) as page:
         write_notebook(jupyterlab, NOTEBOOK, ["%load_ext hubmagic", HELPERS])
         open_notebook(page, jupyterlab, NOTEBOOK)
         run_all(page)
         yield page
-    finally:
-        context.close()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 def show_panel(page: Page, cache: Path, then: str = "") -> Locator:
@@ -617,7 +597,7 @@ def test_thirty_entries_filter_and_sort(notebook: Page, tmp_path: Path) -> None:
     )
 
     # Sort by size: the button says which way, the rows follow; a second click turns it round.
-    size_button = panel.locator(f"{HEAD} .hubmagic-sort", has_text="Size")
+    size_button = panel.locator(f"{HEAD} {SORT}", has_text="Size")
     expect(size_button).to_have_count(1)
     for arrow in ("▼", "▲"):
         size_button.click()

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import importlib.metadata
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -37,19 +36,15 @@ from tests.jupyter_fixtures import (
     notebook_run_all,
     open_in_notebook,
     screenshot,
+    wait_until,
     write_notebook,
 )
+from tests.panel_dom import BADGE, COLUMNS, HEAD, MODEL, PANEL, ROW, SORT
 
 pytestmark = pytest.mark.browser
 
-# The panel's DOM (hubmagic/ui/panel*.py): CSS classes, attributes and labels.
-PANEL = ".hubmagic-panel"
-ROW = ".hubmagic-row"
-HEAD = ".hubmagic-table-head"
-BADGE = ".hubmagic-badge[data-status]"
-MODEL = ".hubmagic-model"
-SORT = ".hubmagic-sort"
-COLUMNS = ("model", "size", "used", "status", "actions")
+STATUS_BADGE = f"{BADGE}[data-status]"
+"""A badge that carries its entry's status."""
 
 # Three complete entries of distinct sizes (bytes of the variables shard) and ages (days).
 MODELS = {
@@ -57,14 +52,6 @@ MODELS = {
     "https://tfhub.dev/google/large/1": (3_000_000, 2),
     "https://tfhub.dev/google/medium/1": (300_000, 10),
 }
-
-
-def _wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what}: not after {timeout} s")
-        time.sleep(0.1)
 
 
 def _cache(folder: Path) -> Path:
@@ -150,8 +137,10 @@ def _use_panel(server: JupyterNotebook, browser_page: object, tmp_path: Path) ->
     expect(rows).to_have_count(len(MODELS))
     for handle in MODELS:
         expect(panel.locator(f'{ROW} {MODEL}[title="{handle}"]')).to_have_count(1)
-    expect(panel.locator(f"{ROW} {BADGE}")).to_have_count(len(MODELS))
-    statuses = panel.locator(f"{ROW} {BADGE}").evaluate_all("els => els.map(e => e.dataset.status)")
+    expect(panel.locator(f"{ROW} {STATUS_BADGE}")).to_have_count(len(MODELS))
+    statuses = panel.locator(f"{ROW} {STATUS_BADGE}").evaluate_all(
+        "els => els.map(e => e.dataset.status)"
+    )
     assert statuses == ["complete"] * len(MODELS), statuses
     screenshot(page, tmp_path, f"{name}-panel", panel)
 
@@ -178,7 +167,7 @@ def _use_panel(server: JupyterNotebook, browser_page: object, tmp_path: Path) ->
         def in_order(expected: list[str] = expected) -> bool:
             return _order(rows) == expected
 
-        _wait_until(
+        wait_until(
             in_order,
             10,
             f"after clicking Size ({label!r}) the rows are not in order {expected}",
@@ -191,7 +180,7 @@ def _use_panel(server: JupyterNotebook, browser_page: object, tmp_path: Path) ->
     row = rows.filter(has=page.locator(f'{MODEL}[title="{handle}"]'))
     row.get_by_role("button", name="Delete", exact=True).click()
     panel.get_by_role("button", name="Confirm", exact=True).click()
-    _wait_until(lambda: not folder.exists(), 15, f"Delete + Confirm left {folder}")
+    wait_until(lambda: not folder.exists(), 15, f"Delete + Confirm left {folder}")
     expect(row).to_have_count(0)
     expect(rows).to_have_count(len(MODELS) - 1)
     screenshot(page, tmp_path, f"{name}-after-delete", panel)

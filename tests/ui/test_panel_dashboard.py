@@ -12,14 +12,12 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import hubmagic
-from hubmagic.core import progress
 from hubmagic.core.cache import scan_cache
 from hubmagic.core.handle import cache_key
 from hubmagic.core.progress import Phase, ProgressEvent
@@ -32,17 +30,13 @@ from hubmagic.ui.widgets import CachePanel
 from hubmagic.ui.wording import STATUS_KINDS, ago_text
 from tests.cache_fixtures import add_model
 
-pytestmark = pytest.mark.filterwarnings(
-    # ipywidgets 7.7.1 (Colab's pin) with the ipykernel beside it: see test_widgets.py.
-    "ignore:The `ipykernel.comm.Comm` class has been deprecated:DeprecationWarning"
-)
-
-
-@pytest.fixture(autouse=True)
-def _no_leftover_listeners() -> Iterator[None]:
-    before = list(progress._listeners)
-    yield
-    progress._listeners[:] = before
+pytestmark = [
+    pytest.mark.filterwarnings(
+        # ipywidgets 7.7.1 (Colab's pin) with the ipykernel beside it: see test_widgets.py.
+        "ignore:The `ipykernel.comm.Comm` class has been deprecated:DeprecationWarning"
+    ),
+    pytest.mark.usefixtures("no_leftover_listeners"),
+]
 
 
 def classes(widget: Any) -> tuple[str, ...]:

@@ -13,7 +13,7 @@ import socket
 import tarfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -42,22 +42,18 @@ from tests.cache_fixtures import add_model
 from tests.faulty_server import Fault, FaultyServer
 from tests.shell_fixtures import Shell
 
-pytestmark = pytest.mark.filterwarnings(
-    # ipywidgets 7.7.1 (Colab's pin) opens every comm through ipykernel.comm.Comm,
-    # which the ipykernel installed beside it in .venv-ipy7 (7.x) deprecates. It
-    # is their mismatch, raised inside ipywidgets for every widget: not ours to fix.
-    "ignore:The `ipykernel.comm.Comm` class has been deprecated:DeprecationWarning"
-)
+pytestmark = [
+    pytest.mark.filterwarnings(
+        # ipywidgets 7.7.1 (Colab's pin) opens every comm through ipykernel.comm.Comm,
+        # which the ipykernel installed beside it in .venv-ipy7 (7.x) deprecates. It
+        # is their mismatch, raised inside ipywidgets for every widget: not ours to fix.
+        "ignore:The `ipykernel.comm.Comm` class has been deprecated:DeprecationWarning"
+    ),
+    # A panel left open by a failing test must not watch the next tests' downloads.
+    pytest.mark.usefixtures("no_leftover_listeners"),
+]
 
 HOST = socket.gethostname()
-
-
-@pytest.fixture(autouse=True)
-def _no_leftover_listeners() -> Iterator[None]:
-    """A panel left open by a failing test must not watch the next tests' downloads."""
-    before = list(progress._listeners)
-    yield
-    progress._listeners[:] = before
 
 
 def classes(widget: Any) -> tuple[str, ...]:
