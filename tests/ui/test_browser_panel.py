@@ -228,7 +228,7 @@ def show_panel(page: Page, cache: Path, then: str = "") -> Locator:
     code = f"%hub_panel --cache {shlex.quote(str(cache))}" + (f"\n{then}" if then else "")
     cell = run_new_cell(page, code)
     panel = cell.locator(PANEL)
-    expect(panel).to_have_count(1)
+    expect(panel).to_have_count(1, timeout=30_000)  # a loaded machine renders slowly
     panel.scroll_into_view_if_needed()
     return panel
 

@@ -131,10 +131,12 @@ def _use_panel(server: JupyterNotebook, browser_page: object, tmp_path: Path) ->
     notebook_run_all(page, server)
     print(f"{server.frontend}: notebook ran in {time.monotonic() - started:.1f} s")
 
+    # The first render in a fresh venv (the frontend's scripts compiled and cached,
+    # every widget's comm opened one by one) may take far longer than expect's 5 s.
     panel = page.locator(PANEL)
-    expect(panel).to_have_count(1)
+    expect(panel).to_have_count(1, timeout=60_000)
     rows = panel.locator(ROW)
-    expect(rows).to_have_count(len(MODELS))
+    expect(rows).to_have_count(len(MODELS), timeout=60_000)
     for handle in MODELS:
         expect(panel.locator(f'{ROW} {MODEL}[title="{handle}"]')).to_have_count(1)
     expect(panel.locator(f"{ROW} {STATUS_BADGE}")).to_have_count(len(MODELS))
