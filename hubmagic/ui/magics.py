@@ -367,7 +367,7 @@ class HubMagics(Magics):
             )
         from hubmagic.ui.shown import UNSEEN, CacheReport
 
-        report = CacheReport(result, "magic")
+        report = CacheReport(result, front="magic")
         if report.not_done is not None:  # raised, so not returned: shown here, then said
             from IPython.display import display
 
@@ -419,7 +419,7 @@ class HubMagics(Magics):
         from hubmagic.plan.info import info
         from hubmagic.ui.shown import UNSEEN, InfoShown
 
-        shown = InfoShown(info(), "magic")
+        shown = InfoShown(info(), front="magic")
         UNSEEN.expect(shown)
         return shown
 

@@ -125,19 +125,34 @@ class ShownPlan(_Display, SetupPlan):
 
 
 @dataclass(frozen=True, repr=False)
-class CacheReport(_Display):
-    """What ``%hub_cache`` returns: the core's :class:`CacheActionResult`, shown."""
+class _Report(_Display):
+    """A report a magic returns: a record of the layers below, shown for ``front``."""
 
-    result: CacheActionResult
-    front: Front = "magic"
+    front: Front = field(default="magic", kw_only=True)
     seen: Seen = field(default_factory=Seen, init=False, compare=False, repr=False)
 
     # IPython's pretty printer takes a class's own __repr__ over an inherited
-    # _repr_pretty_: this one is the class's own too.
+    # _repr_pretty_: this class has both, and its subclasses neither.
     _repr_pretty_ = _Display._repr_pretty_
 
     def __repr__(self) -> str:
-        return f"<CacheReport {self.result.action}: {'ok' if self.ok else 'needs attention'}>"
+        return f"<{type(self).__name__}{self.state}>"
+
+    @property
+    def state(self) -> str:
+        """What the short repr says after the class name."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True, repr=False)
+class CacheReport(_Report):
+    """What ``%hub_cache`` returns: the core's :class:`CacheActionResult`, shown."""
+
+    result: CacheActionResult
+
+    @property
+    def state(self) -> str:
+        return f" {self.result.action}: {'ok' if self.ok else 'needs attention'}"
 
     @property
     def ok(self) -> bool:
@@ -188,20 +203,15 @@ class CacheReport(_Display):
 
 
 @dataclass(frozen=True, repr=False)
-class InfoShown(_Display):
+class InfoShown(_Report):
     """What ``%hub_info`` returns: the :class:`~hubmagic.plan.info.InfoReport`, shown."""
 
     report: InfoReport
-    front: Front = "magic"
-    seen: Seen = field(default_factory=Seen, init=False, compare=False, repr=False)
 
-    # IPython's pretty printer takes a class's own __repr__ over an inherited
-    # _repr_pretty_: this one is the class's own too.
-    _repr_pretty_ = _Display._repr_pretty_
-
-    def __repr__(self) -> str:
+    @property
+    def state(self) -> str:
         failed = ", ".join(s.name for s in self.report.errors)
-        return f"<InfoShown{': could not read ' + failed if failed else ''}>"
+        return f": could not read {failed}" if failed else ""
 
     @property
     def needs_attention(self) -> bool:
